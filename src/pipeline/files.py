@@ -1,0 +1,79 @@
+"""Reading and writing the files stages exchange, with errors a user can act on.
+
+Every read failure names the file and says what is wrong with it; every write
+is byte-deterministic, so `dvc repro -f` leaves the same hashes behind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.errors import PipelineError
+
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def read_table(path: str | Path, string_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or parquet file; `string_columns` stay text (ids like "007" keep their zeros)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: file is empty (0 bytes); expected a header row and data rows")
+    if path.suffix == ".parquet":
+        return _read_parquet(path)
+    return _read_csv(path, string_columns)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as error:
+        raise PipelineError(f"{path}: cannot be read as parquet: {error}") from None
+
+
+def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PipelineError(
+            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); "
+            "re-save the file with UTF-8 encoding"
+        ) from None
+    try:
+        frame = pd.read_csv(path, encoding="utf-8", dtype=dict.fromkeys(string_columns, "str"))
+    except pd.errors.EmptyDataError:
+        raise PipelineError(f"{path}: file has no header row") from None
+    except pd.errors.ParserError as error:
+        raise PipelineError(f"{path}: cannot be parsed as CSV: {str(error).strip()}") from None
+    _reject_wrong_delimiter(path, frame)
+    return frame
+
+
+def _reject_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    for delimiter in _OTHER_DELIMITERS:
+        if delimiter in header:
+            raise PipelineError(
+                f"{path}: found a single column named {header[:60]!r}; the file looks "
+                f"separated by {delimiter!r}, but CSV files here must be comma-separated"
+            )
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def write_json(payload: object, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,118 @@
+"""params.yaml, loaded once into typed, validated objects.
+
+Every knob lives in params.yaml; nothing here has a default that the file does
+not show. A typo'd key, a wrong type or an impossible value stops the stage
+before it reads any data, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import ConfigError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class Strict(BaseModel):
+    """Base for every params section: unknown keys are errors, objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PathParams(Strict):
+    """Every file the stages exchange; dvc.yaml reads the same keys as ${paths.*}."""
+
+    raw_reference: str
+    raw_current: str
+    validated_reference: str
+    validated_current: str
+    validation_report: str
+    train: str
+    test: str
+    model: str
+    eval_dir: str
+
+
+class IngestParams(Strict):
+    current_study: str
+
+
+class SplitParams(Strict):
+    test_size: Annotated[float, Field(gt=0, lt=1)]
+    seed: int
+
+
+class LogisticRegressionParams(Strict):
+    C: Annotated[float, Field(gt=0)]
+    max_iter: Annotated[int, Field(ge=1)]
+
+
+class RandomForestParams(Strict):
+    n_estimators: Annotated[int, Field(ge=1)]
+    max_depth: Annotated[int, Field(ge=1)] | None
+    min_samples_leaf: Annotated[int, Field(ge=1)]
+
+
+class HistGradientBoostingParams(Strict):
+    learning_rate: Annotated[float, Field(gt=0)]
+    max_iter: Annotated[int, Field(ge=1)]
+    max_leaf_nodes: Annotated[int, Field(ge=2)]
+    l2_regularization: Annotated[float, Field(ge=0)]
+
+
+ModelName = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+
+
+class TrainParams(Strict):
+    model: ModelName
+    seed: int
+    logistic_regression: LogisticRegressionParams
+    random_forest: RandomForestParams
+    hist_gradient_boosting: HistGradientBoostingParams
+
+
+class EvaluateParams(Strict):
+    permutation_repeats: Annotated[int, Field(ge=1)]
+    seed: int
+
+
+class Params(Strict):
+    paths: PathParams
+    ingest: IngestParams
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+
+def parse_params(raw: object, source: str = str(PARAMS_FILE)) -> Params:
+    """Validate an already-parsed params mapping; every problem is named by its dotted key."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        problems = "\n".join(_describe(e) for e in error.errors())
+        raise ConfigError(f"{source} is invalid:\n{problems}") from None
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; the only place that opens it."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found; run from the project root") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    return parse_params(raw, str(path))
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"  {key}: unknown key"
+    if error["type"] == "missing":
+        return f"  {key}: required key is missing"
+    return f"  {key}: {error['msg']} (got {error['input']!r})"
