@@ -22,15 +22,18 @@ ID = "id"
 class Contract(pa.DataFrameModel):
     """Palmer penguins (Gorman et al. 2014), one row per sampled adult penguin.
 
-    Ranges are generous physiological bounds, not the observed min and max, so
-    that a plausible new bird passes and a unit mix-up (kg for g) does not.
+    The model predicts a bird's sex from its measurements, a classic task that
+    field biologists need when sexing by DNA is not possible. For a binary
+    target the positive class is the last allowed value ("male"). Ranges are
+    generous physiological bounds, not the observed min and max, so that a
+    plausible new bird passes and a unit mix-up (kg for g) does not.
     """
 
     sample_id: Series[str] = pa.Field(unique=True, str_matches=r"^\S+$", metadata={"role": ID})
-    species: Series[str] = pa.Field(isin=["Adelie", "Chinstrap", "Gentoo"], metadata={"role": TARGET})
+    sex: Series[str] = pa.Field(isin=["female", "male"], metadata={"role": TARGET})
+    species: Series[str] = pa.Field(isin=["Adelie", "Chinstrap", "Gentoo"])
     island: Series[str] = pa.Field(isin=["Biscoe", "Dream", "Torgersen"])
     clutch_completion: Series[str] = pa.Field(isin=["No", "Yes"])
-    sex: Series[str] = pa.Field(isin=["female", "male"], nullable=True)
     culmen_length_mm: Series[float] = pa.Field(ge=25, le=70, nullable=True)
     culmen_depth_mm: Series[float] = pa.Field(ge=10, le=25, nullable=True)
     flipper_length_mm: Series[float] = pa.Field(ge=150, le=250, nullable=True)

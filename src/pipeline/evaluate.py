@@ -40,7 +40,7 @@ def score(y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]) -> dict[
     classes = list(classes)
     y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
     binary = len(classes) == 2
-    f1 = f1_score(y_true, y_pred, pos_label=classes[-1], average="binary" if binary else "macro")
+    f1 = f1_score(y_true, y_pred, pos_label=classes[-1]) if binary else f1_score(y_true, y_pred, average="macro")
     auc = (
         roc_auc_score(y_true == classes[-1], proba[:, 1])
         if binary

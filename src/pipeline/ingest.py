@@ -40,12 +40,15 @@ def read_bundled_penguins() -> pd.DataFrame:
 
 
 def tidy_penguins(raw: pd.DataFrame) -> pd.DataFrame:
-    """Snake-case columns, short species names, lower-case sex; a stable id per bird and season."""
+    """Snake-case columns, short species names, lower-case sex; a stable id per bird and season.
+
+    The 11 birds whose sex was not recorded carry no label, so they are left out.
+    """
     frame = raw.rename(columns=_RENAME)
     frame.insert(0, "sample_id", raw["studyName"] + "-" + raw["Individual ID"])
     frame["species"] = frame["species"].str.split().str[0]
-    frame["sex"] = frame["sex"].str.lower().where(frame["sex"].isin(["MALE", "FEMALE"]))
-    return frame[["sample_id", *_RENAME.values()]]
+    frame["sex"] = frame["sex"].str.lower()
+    return frame.loc[frame["sex"].isin(["female", "male"]), ["sample_id", *_RENAME.values()]]
 
 
 def split_by_study(raw: pd.DataFrame, params: IngestParams) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -53,9 +56,8 @@ def split_by_study(raw: pd.DataFrame, params: IngestParams) -> tuple[pd.DataFram
     studies = sorted(raw["studyName"].unique())
     if params.current_study not in studies:
         raise PipelineError(f"params.yaml: ingest.current_study {params.current_study!r} is not one of {studies}")
-    is_current = (raw["studyName"] == params.current_study).to_numpy()
-    tidy = tidy_penguins(raw)
-    return tidy[~is_current].reset_index(drop=True), tidy[is_current].reset_index(drop=True)
+    is_current = raw["studyName"] == params.current_study
+    return tidy_penguins(raw[~is_current]).reset_index(drop=True), tidy_penguins(raw[is_current]).reset_index(drop=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
