@@ -24,9 +24,7 @@ def split_frame(frame: pd.DataFrame, target: str, params: SplitParams) -> tuple[
         raise PipelineError(
             f"cannot stratify on {target!r}: class(es) {', '.join(map(str, too_rare.index))} have fewer than 2 rows"
         )
-    train, test = train_test_split(
-        frame, test_size=params.test_size, random_state=params.seed, stratify=frame[target]
-    )
+    train, test = train_test_split(frame, test_size=params.test_size, random_state=params.seed, stratify=frame[target])
     n_classes = len(counts)
     if min(len(train), len(test)) < n_classes:
         raise PipelineError(
