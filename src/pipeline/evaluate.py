@@ -35,10 +35,14 @@ class Evaluation:
     importance: pd.DataFrame
 
 
+def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+
+
 def score(y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
     """Classification metrics from class probabilities; the positive class of a binary target is the last one."""
     classes = list(classes)
-    y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    y_pred = predicted_labels(proba, classes)
     binary = len(classes) == 2
     f1 = f1_score(y_true, y_pred, pos_label=classes[-1]) if binary else f1_score(y_true, y_pred, average="macro")
     auc = (
@@ -68,7 +72,7 @@ def evaluate_model(model: Pipeline, test: pd.DataFrame, features: Features, para
     return Evaluation(
         metrics=score(y, proba, classes),
         y_true=y.to_numpy(dtype=object),
-        y_pred=np.asarray(classes, dtype=object)[proba.argmax(axis=1)],
+        y_pred=predicted_labels(proba, classes),
         proba=proba,
         classes=classes,
         importance=importance,

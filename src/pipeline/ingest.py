@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.resources import files
-from pathlib import Path
 
 import pandas as pd
 
 from pipeline.errors import PipelineError, run_main
+from pipeline.files import write_csv
 from pipeline.params import IngestParams, load_params
 
 _RENAME = {
@@ -63,10 +63,8 @@ def split_by_study(raw: pd.DataFrame, params: IngestParams) -> tuple[pd.DataFram
 def main(argv: Sequence[str] | None = None) -> int:
     params = load_params()
     reference, current = split_by_study(read_bundled_penguins(), params.ingest)
-    for frame, path in ((reference, params.paths.raw_reference), (current, params.paths.raw_current)):
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(target, index=False)
+    write_csv(reference, params.paths.raw_reference)
+    write_csv(current, params.paths.raw_current)
     return 0
 
 

@@ -22,7 +22,7 @@ import pandera.pandas as pa
 
 from pipeline.contract import features_of, schema
 from pipeline.errors import ConfigError, run_main
-from pipeline.files import write_parquet
+from pipeline.files import write_csv, write_parquet
 
 NULL_SHARE = 0.02
 
@@ -77,11 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rows < 1:
         raise ConfigError(f"--rows must be at least 1 (got {args.rows})")
     frame = generate(args.rows, args.seed)
-    if Path(args.out).suffix == ".csv":
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.out, index=False)
-    else:
-        write_parquet(frame, args.out)
+    write = write_csv if Path(args.out).suffix == ".csv" else write_parquet
+    write(frame, args.out)
     return 0
 
 
