@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format dag push pull clean
+.PHONY: help venv run check test lint format dag push pull clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,8 +23,12 @@ $(STAMP): uv.lock pyproject.toml requirements-bootstrap.txt
 
 venv: $(STAMP) ## Create or update .venv from uv.lock
 
-run: $(STAMP) ## Reproduce the pipeline (dvc repro)
+run: $(STAMP) ## Reproduce the pipeline (dvc repro), then show the quality gates
 	$(BIN)/dvc repro
+	$(BIN)/python -m pipeline.gate
+
+check: $(STAMP) ## Exit 1 unless every quality gate passes (what CI runs)
+	$(BIN)/python -m pipeline.gate --check
 
 test: $(STAMP) ## Lint, then the whole test suite
 	$(BIN)/ruff check .

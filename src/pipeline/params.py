@@ -36,6 +36,11 @@ class PathParams(Strict):
     test: str
     model: str
     eval_dir: str
+    drift_report: str
+    drift_html: str
+    drift_summary: str
+    gates_report: str
+    gates_summary: str
 
 
 class IngestParams(Strict):
@@ -81,12 +86,51 @@ class EvaluateParams(Strict):
     seed: int
 
 
+DriftMethod = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon"]
+
+
+class ColumnDriftParams(Strict):
+    """A per-column override of the test Evidently's defaults would pick, or of its threshold."""
+
+    method: DriftMethod | None = None
+    threshold: Annotated[float, Field(gt=0)] | None = None
+
+
+class DriftParams(Strict):
+    small_reference_rows: Annotated[int, Field(ge=1)]
+    max_unique_for_discrete: Annotated[int, Field(ge=2)]
+    thresholds: dict[DriftMethod, Annotated[float, Field(gt=0)]]
+    dataset_drift_share: Annotated[float, Field(gt=0, le=1)]
+    histogram_bins: Annotated[int, Field(ge=2)]
+    columns: dict[str, ColumnDriftParams]
+
+
+class Bound(Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class Regression(Strict):
+    max_drop: Annotated[float, Field(ge=0)] | None = None
+    max_rise: Annotated[float, Field(ge=0)] | None = None
+
+
+class GateParams(Strict):
+    baseline: str
+    metrics: dict[str, Bound]
+    regressions: dict[str, Regression]
+    max_drift_share: Annotated[float, Field(ge=0, le=1)]
+    require_validation: bool
+
+
 class Params(Strict):
     paths: PathParams
     ingest: IngestParams
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    drift: DriftParams
+    gates: GateParams
 
 
 def parse_params(raw: object, source: str = str(PARAMS_FILE)) -> Params:

@@ -1,0 +1,42 @@
+"""Committed results at another git revision: the baseline that gates and reports compare against.
+
+Results live in git (`reports/` is small and committed), so the baseline is
+whatever a revision committed, read with `git show`. A branch name also
+resolves through `origin/`, as CI checkouts often have only the remote branch.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+
+def resolve_revision(rev: str, repo: Path = Path()) -> str | None:
+    """The commit a revision names, trying `origin/<rev>` too; None when neither exists."""
+    for candidate in (rev, f"origin/{rev}"):
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return done.stdout.strip()
+    return None
+
+
+def read_committed(commit: str, path: str, repo: Path = Path()) -> str | None:
+    """A file's text at a commit (path relative to the repo root); None when it was not committed there."""
+    done = subprocess.run(
+        ["git", "show", f"{commit}:{Path(path).as_posix()}"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def read_committed_json(commit: str | None, path: str, repo: Path = Path()) -> dict | None:
+    if commit is None:
+        return None
+    text = read_committed(commit, path, repo)
+    return json.loads(text) if text is not None else None

@@ -1,0 +1,96 @@
+"""A self-contained HTML drift report: reference vs current distribution per column, most drifted first.
+
+Plain HTML with inline SVG bars: no JavaScript, no fonts or files to fetch, so
+it opens offline, attaches to a CI run as one file, and is byte-identical for
+the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from pipeline.drift_tests import NUMERIC
+
+_WIDTH, _HEIGHT, _MAX_CATEGORIES = 360, 120, 20
+_COLOURS = {"reference": "#4c78a8", "current": "#f58518"}
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+table{border-collapse:collapse}
+td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+.drift{color:#b30000;font-weight:bold}.ok{color:#2d7d2d}
+.legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem}
+"""
+
+
+def shares(reference: pd.Series, current: pd.Series, kind: str, bins: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Labels and the share of each sample in every bin (numeric) or category (categorical)."""
+    ref, cur = reference.dropna(), current.dropna()
+    if kind == NUMERIC:
+        ref = ref[np.isfinite(ref.to_numpy(dtype="float64"))].to_numpy(dtype="float64")
+        cur = cur[np.isfinite(cur.to_numpy(dtype="float64"))].to_numpy(dtype="float64")
+        both = np.concatenate([ref, cur])
+        if len(both) == 0:
+            return [], np.zeros(0), np.zeros(0)
+        edges = np.histogram_bin_edges(both, bins=bins)
+        labels = [f"{low:.4g} to {high:.4g}" for low, high in pairwise(edges)]
+        return labels, _share(np.histogram(ref, edges)[0]), _share(np.histogram(cur, edges)[0])
+    counts = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()}).fillna(0)
+    counts = counts.sort_values(["reference", "current"], ascending=False).head(_MAX_CATEGORIES)
+    return [str(i) for i in counts.index], _share(counts["reference"].to_numpy()), _share(counts["current"].to_numpy())
+
+
+def _share(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total else counts.astype(float)
+
+
+def svg_bars(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> str:
+    if not labels:
+        return "<p>no values to plot</p>"
+    top = max(ref.max(), cur.max()) or 1.0
+    slot = _WIDTH / len(labels)
+    bars = []
+    for i, label in enumerate(labels):
+        for j, (side, value) in enumerate((("reference", ref[i]), ("current", cur[i]))):
+            height = _HEIGHT * value / top
+            x = i * slot + j * slot / 2
+            bars.append(
+                f'<rect x="{x:.2f}" y="{_HEIGHT - height:.2f}" width="{slot / 2:.2f}" height="{height:.2f}" '
+                f'fill="{_COLOURS[side]}"><title>{escape(label)}: {side} {value:.1%}</title></rect>'
+            )
+    return f'<svg width="{_WIDTH}" height="{_HEIGHT}" role="img">{"".join(bars)}</svg>'
+
+
+def render_html(
+    report: dict, reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str], bins: int
+) -> str:
+    d = report["dataset"]
+    verdict = "Dataset drift detected" if d["drifted"] else "No dataset drift"
+    rows = []
+    for c in report["columns"]:
+        labels, ref, cur = shares(reference[c["column"]], current[c["column"]], kinds[c["column"]], bins)
+        value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+        status = '<span class="drift">drift</span>' if c["drifted"] else '<span class="ok">no drift</span>'
+        note = f"<br><small>{escape(c['note'])}</small>" if c["note"] else ""
+        rows.append(
+            f"<tr><td><b>{escape(c['column'])}</b><br>{c['kind']}{note}</td><td>{c['method'] or 'n/a'}</td>"
+            f"<td>{value}</td><td>{c['threshold'] if c['threshold'] is not None else 'n/a'}</td><td>{status}</td>"
+            f"<td>{svg_bars(labels, ref, cur)}</td></tr>"
+        )
+    legend = "".join(f'<span style="background:{colour}"></span>{side}' for side, colour in _COLOURS.items())
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Drift report</title>'
+        f"<style>{_STYLE}</style></head><body><h1>Drift report</h1>"
+        f"<p><b>{verdict}</b>: {d['drifted_columns']} of {d['columns']} columns drifted (share {d['share']:.2f}, "
+        f"threshold {d['threshold']:g}). "
+        f"Reference {report['reference_rows']} rows, current {report['current_rows']} rows."
+        f'</p><p class="legend">{legend}</p><table><tr><th>column</th><th>method</th><th>value</th>'
+        f"<th>threshold</th><th>verdict</th><th>distribution (share of rows)</th></tr>{''.join(rows)}</table>"
+        "</body></html>\n"
+    )
