@@ -27,8 +27,8 @@ from pipeline.contract import Features, features_of, schema
 from pipeline.drift_html import render_html
 from pipeline.drift_tests import CATEGORICAL, METHODS, NUMERIC, default_method
 from pipeline.errors import PipelineError, run_main
-from pipeline.evaluate import predicted_labels, score
 from pipeline.files import read_table, write_json
+from pipeline.metrics import predicted_labels, score
 from pipeline.model_store import load_model
 from pipeline.params import DriftParams, load_params
 from pipeline.validate import check_file, describe_failures

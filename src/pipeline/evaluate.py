@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from dvclive import Live
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from pipeline.contract import Features, features_of, schema
 from pipeline.errors import run_main
 from pipeline.files import read_table
+from pipeline.metrics import predicted_labels, score
 from pipeline.model_store import load_model
 from pipeline.params import EvaluateParams, load_params
 
@@ -33,30 +33,6 @@ class Evaluation:
     proba: np.ndarray
     classes: tuple[str, ...]
     importance: pd.DataFrame
-
-
-def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-
-
-def score(y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
-    """Classification metrics from class probabilities; the positive class of a binary target is the last one."""
-    classes = list(classes)
-    y_pred = predicted_labels(proba, classes)
-    binary = len(classes) == 2
-    f1 = f1_score(y_true, y_pred, pos_label=classes[-1]) if binary else f1_score(y_true, y_pred, average="macro")
-    auc = (
-        roc_auc_score(y_true == classes[-1], proba[:, 1])
-        if binary
-        else roc_auc_score(y_true, proba, labels=classes, multi_class="ovr", average="macro")
-    )
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "f1": float(f1),
-        "roc_auc": float(auc),
-        "log_loss": float(log_loss(y_true, proba, labels=classes)),
-    }
 
 
 def evaluate_model(model: Pipeline, test: pd.DataFrame, features: Features, params: EvaluateParams) -> Evaluation:
