@@ -28,7 +28,7 @@ def main(spec_path: str, reference_path: str, current_path: str, out_path: str) 
     report = drift_report(reference, current, features, params)
     out = Path(out_path)
     paths = {"json": out.with_suffix(".report.json"), "html": out.with_suffix(".html"), "md": out.with_suffix(".md")}
-    write_outputs(report, reference, current, paths, params.histogram_bins)
+    write_outputs(report, paths)
     columns = {c["column"]: {k: c[k] for k in ("method", "value", "drifted")} for c in report["columns"]}
     out.write_text(json.dumps({"share": report["dataset"]["share"], "columns": columns}, indent=2, sort_keys=True))
 

@@ -61,6 +61,11 @@ class Features:
     def columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
+    @property
+    def positive_class(self) -> str:
+        """For a binary target, the class metrics call positive: the contract's last allowed value."""
+        return self.target_classes[-1]
+
 
 def schema() -> pa.DataFrameSchema:
     return Contract.to_schema()

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,7 @@ class ColumnDrift:
     reference_rows: int
     current_rows: int
     note: str | None = None
+    distribution: dict | None = None  # bins or categories with each sample's share, for the HTML report
 
     @property
     def severity(self) -> float:
@@ -59,7 +63,7 @@ class ColumnDrift:
 
 def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: str, params: DriftParams) -> ColumnDrift:
     """One column's verdict; nulls and infinities are dropped first, as Evidently does."""
-    ref, cur = _finite(reference, kind), _finite(current, kind)
+    ref, cur, labels = _clean(reference, current, kind)
     if len(ref) == 0 or len(cur) == 0:
         where = " and ".join(side for side, values in (("reference", ref), ("current", cur)) if len(values) == 0)
         drifted = (len(ref) == 0) != (len(cur) == 0)  # a column that empties (or fills) has moved
@@ -83,25 +87,51 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: str,
         bool(method.drifted(value, threshold)),
         len(ref),
         len(cur),
-        _note(ref, cur, kind),
+        _note(ref, cur, labels),
+        distribution(ref, cur, labels, params.histogram_bins),
     )
 
 
-def _finite(series: pd.Series, kind: str) -> np.ndarray:
+def _clean(reference: pd.Series, current: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both samples without nulls and infinities; categories become integer codes into `labels`.
+
+    Codes let every test count and compare values in numpy without turning a
+    million strings into Python objects; the tests only ever count categories.
+    """
     if kind == NUMERIC:
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        return values[np.isfinite(values)]
-    return series.dropna().to_numpy(dtype=object)
+        ref, cur = (s.to_numpy(dtype="float64", na_value=np.nan) for s in (reference, current))
+        return ref[np.isfinite(ref)], cur[np.isfinite(cur)], None
+    codes, labels = pd.factorize(pd.concat([reference, current], ignore_index=True))
+    ref, cur = codes[: len(reference)], codes[len(reference) :]
+    return ref[ref >= 0], cur[cur >= 0], np.asarray(labels, dtype=object)
 
 
-def _note(ref: np.ndarray, cur: np.ndarray, kind: str) -> str | None:
-    if kind == CATEGORICAL:
-        unseen = sorted(set(pd.unique(cur)) - set(pd.unique(ref)))
+def _note(ref: np.ndarray, cur: np.ndarray, labels: np.ndarray | None) -> str | None:
+    if labels is not None:
+        unseen = sorted(str(labels[code]) for code in set(np.unique(cur)) - set(np.unique(ref)))
         if unseen:
-            return "values not seen in reference: " + ", ".join(map(str, unseen[:5]))
-    if len(pd.unique(ref[:2])) == 1 and len(pd.unique(ref)) == 1:
+            return "values not seen in reference: " + ", ".join(unseen[:5])
+    if ref.min() == ref.max():
         return "constant in reference"
     return None
+
+
+def distribution(ref: np.ndarray, cur: np.ndarray, labels: np.ndarray | None, bins: int) -> dict:
+    """Share of each sample per histogram bin (numeric) or per category (the 20 most common)."""
+    if labels is None:
+        edges = np.histogram_bin_edges([min(ref.min(), cur.min()), max(ref.max(), cur.max())], bins=bins)
+        names = [f"{a:.4g} to {b:.4g}" for a, b in pairwise(edges)]
+        shares = [np.histogram(x, edges)[0] / len(x) for x in (ref, cur)]
+    else:
+        counts = [np.bincount(x, minlength=len(labels)) for x in (ref, cur)]
+        top = sorted(range(len(labels)), key=lambda i: (-counts[0][i], -counts[1][i], str(labels[i])))[:20]
+        names = [str(labels[i]) for i in top]
+        shares = [c[top] / c.sum() for c in counts]
+    return {"labels": names, "reference": _rounded(shares[0]), "current": _rounded(shares[1])}
+
+
+def _rounded(shares: np.ndarray) -> list[float]:
+    return [round(float(x), 6) for x in shares]
 
 
 def feature_kinds(features: Features) -> dict[str, str]:
@@ -114,7 +144,12 @@ def dataset_drift(
     """Every column's verdict, most drifted first, and the dataset verdict from the share of drifted columns."""
     if current.empty:
         raise PipelineError("the current batch has no rows; there is nothing to compare")
-    columns = [column_drift(name, reference[name], current[name], kind, params) for name, kind in kinds.items()]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # numpy sorts release the GIL
+        columns = list(
+            pool.map(
+                lambda item: column_drift(item[0], reference[item[0]], current[item[0]], item[1], params), kinds.items()
+            )
+        )
     columns.sort(key=lambda c: (-c.severity, c.column))
     drifted = sum(c.drifted for c in columns)
     share = drifted / len(columns)
@@ -161,7 +196,7 @@ def drift_report(
         report["prediction"] = _as_dict(column_drift("prediction", ref_pred, cur_pred, CATEGORICAL, params))
         report["performance"] = {
             "test": dict(test_metrics or {}),
-            "current": score(current[features.target], proba, classes) if labelled else None,
+            "current": score(current[features.target], proba, classes, features.positive_class) if labelled else None,
         }
     return report
 
@@ -206,11 +241,10 @@ def load_checked(path: str, features: Features) -> pd.DataFrame:
     return frame
 
 
-def write_outputs(report: dict, reference: pd.DataFrame, current: pd.DataFrame, paths: Mapping[str, str], bins: int):
+def write_outputs(report: dict, paths: Mapping[str, str | Path]) -> None:
     write_json(report, paths["json"])
     Path(paths["md"]).write_text(markdown_summary(report), encoding="utf-8")
-    kinds = {c["column"]: c["kind"] for c in report["columns"]}
-    Path(paths["html"]).write_text(render_html(report, reference, current, kinds, bins), encoding="utf-8")
+    Path(paths["html"]).write_text(render_html(report), encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             paths = {"json": out / "drift.json", "html": out / "drift.html", "md": out / "drift.md"}
-            write_outputs(report, reference, current, paths, params.drift.histogram_bins)
+            write_outputs(report, paths)
         print(markdown_summary(report))
         return 0
     reference = read_table(params.paths.train)
@@ -238,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_model(params.paths.model)
     report = drift_report(reference, current, features, params.drift, model, test_metrics)
     paths = {"json": params.paths.drift_report, "html": params.paths.drift_html, "md": params.paths.drift_summary}
-    write_outputs(report, reference, current, paths, params.drift.histogram_bins)
+    write_outputs(report, paths)
     print(markdown_summary(report), file=sys.stderr)
     return 0
 

@@ -7,16 +7,11 @@ the same inputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from html import escape
-from itertools import pairwise
 
 import numpy as np
-import pandas as pd
 
-from pipeline.drift_tests import NUMERIC
-
-_WIDTH, _HEIGHT, _MAX_CATEGORIES = 360, 120, 20
+_WIDTH, _HEIGHT = 360, 120
 _COLOURS = {"reference": "#4c78a8", "current": "#f58518"}
 
 _STYLE = """
@@ -26,28 +21,6 @@ td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-
 .drift{color:#b30000;font-weight:bold}.ok{color:#2d7d2d}
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem}
 """
-
-
-def shares(reference: pd.Series, current: pd.Series, kind: str, bins: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Labels and the share of each sample in every bin (numeric) or category (categorical)."""
-    ref, cur = reference.dropna(), current.dropna()
-    if kind == NUMERIC:
-        ref = ref[np.isfinite(ref.to_numpy(dtype="float64"))].to_numpy(dtype="float64")
-        cur = cur[np.isfinite(cur.to_numpy(dtype="float64"))].to_numpy(dtype="float64")
-        both = np.concatenate([ref, cur])
-        if len(both) == 0:
-            return [], np.zeros(0), np.zeros(0)
-        edges = np.histogram_bin_edges(both, bins=bins)
-        labels = [f"{low:.4g} to {high:.4g}" for low, high in pairwise(edges)]
-        return labels, _share(np.histogram(ref, edges)[0]), _share(np.histogram(cur, edges)[0])
-    counts = pd.DataFrame({"reference": ref.value_counts(), "current": cur.value_counts()}).fillna(0)
-    counts = counts.sort_values(["reference", "current"], ascending=False).head(_MAX_CATEGORIES)
-    return [str(i) for i in counts.index], _share(counts["reference"].to_numpy()), _share(counts["current"].to_numpy())
-
-
-def _share(counts: np.ndarray) -> np.ndarray:
-    total = counts.sum()
-    return counts / total if total else counts.astype(float)
 
 
 def svg_bars(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> str:
@@ -67,21 +40,20 @@ def svg_bars(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> str:
     return f'<svg width="{_WIDTH}" height="{_HEIGHT}" role="img">{"".join(bars)}</svg>'
 
 
-def render_html(
-    report: dict, reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str], bins: int
-) -> str:
+def render_html(report: dict) -> str:
     d = report["dataset"]
     verdict = "Dataset drift detected" if d["drifted"] else "No dataset drift"
     rows = []
     for c in report["columns"]:
-        labels, ref, cur = shares(reference[c["column"]], current[c["column"]], kinds[c["column"]], bins)
+        shares = c["distribution"] or {"labels": [], "reference": [], "current": []}
+        ref, cur = np.asarray(shares["reference"]), np.asarray(shares["current"])
         value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
         status = '<span class="drift">drift</span>' if c["drifted"] else '<span class="ok">no drift</span>'
         note = f"<br><small>{escape(c['note'])}</small>" if c["note"] else ""
         rows.append(
             f"<tr><td><b>{escape(c['column'])}</b><br>{c['kind']}{note}</td><td>{c['method'] or 'n/a'}</td>"
             f"<td>{value}</td><td>{c['threshold'] if c['threshold'] is not None else 'n/a'}</td><td>{status}</td>"
-            f"<td>{svg_bars(labels, ref, cur)}</td></tr>"
+            f"<td>{svg_bars(shares['labels'], ref, cur)}</td></tr>"
         )
     legend = "".join(f'<span style="background:{colour}"></span>{side}' for side, colour in _COLOURS.items())
     return (

@@ -32,6 +32,7 @@ class Evaluation:
     y_pred: np.ndarray
     proba: np.ndarray
     classes: tuple[str, ...]
+    positive: str
     importance: pd.DataFrame
 
 
@@ -46,11 +47,12 @@ def evaluate_model(model: Pipeline, test: pd.DataFrame, features: Features, para
         {"feature": features.columns, "importance": result.importances_mean.round(6)}
     ).sort_values(["importance", "feature"], ascending=[False, True], ignore_index=True)
     return Evaluation(
-        metrics=score(y, proba, classes),
+        metrics=score(y, proba, classes, features.positive_class),
         y_true=y.to_numpy(dtype=object),
         y_pred=predicted_labels(proba, classes),
         proba=proba,
         classes=classes,
+        positive=features.positive_class,
         importance=importance,
     )
 
@@ -61,7 +63,7 @@ def log_evaluation(evaluation: Evaluation, report_dir: str) -> None:
         for name, value in evaluation.metrics.items():
             live.log_metric(name, value, plot=False)
         live.log_sklearn_plot("confusion_matrix", evaluation.y_true, evaluation.y_pred, name="confusion_matrix.json")
-        positives = evaluation.classes[-1:] if len(evaluation.classes) == 2 else evaluation.classes
+        positives = [evaluation.positive] if len(evaluation.classes) == 2 else evaluation.classes
         for cls in positives:
             is_cls = evaluation.y_true == cls
             proba = evaluation.proba[:, evaluation.classes.index(cls)]

@@ -18,14 +18,19 @@ def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
     return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
 
 
-def score(y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
-    """Classification metrics from class probabilities; the positive class of a binary target is the last one."""
+def score(y_true: pd.Series, proba: np.ndarray, classes: Sequence[str], positive: str) -> dict[str, float]:
+    """Classification metrics from class probabilities.
+
+    `classes` is the model's column order for `proba` (sorted, as scikit-learn
+    keeps it); `positive` is the contract's positive class, used when the
+    target is binary, whatever its place in that order.
+    """
     classes = list(classes)
     y_pred = predicted_labels(proba, classes)
     binary = len(classes) == 2
-    f1 = f1_score(y_true, y_pred, pos_label=classes[-1]) if binary else f1_score(y_true, y_pred, average="macro")
+    f1 = f1_score(y_true, y_pred, pos_label=positive) if binary else f1_score(y_true, y_pred, average="macro")
     auc = (
-        roc_auc_score(y_true == classes[-1], proba[:, 1])
+        roc_auc_score(y_true == positive, proba[:, classes.index(positive)])
         if binary
         else roc_auc_score(y_true, proba, labels=classes, multi_class="ovr", average="macro")
     )

@@ -150,6 +150,8 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise ConfigError(f"{path} not found; run from the project root") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} cannot be read: {error}") from None
     return parse_params(raw, str(path))
 
 

@@ -6,6 +6,7 @@ are comparable from run to run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -24,12 +25,13 @@ def split_frame(frame: pd.DataFrame, target: str, params: SplitParams) -> tuple[
         raise PipelineError(
             f"cannot stratify on {target!r}: class(es) {', '.join(map(str, too_rare.index))} have fewer than 2 rows"
         )
-    train, test = train_test_split(frame, test_size=params.test_size, random_state=params.seed, stratify=frame[target])
-    n_classes = len(counts)
-    if min(len(train), len(test)) < n_classes:
+    n_test = math.ceil(params.test_size * len(frame))  # as train_test_split rounds
+    if min(n_test, len(frame) - n_test) < len(counts):
         raise PipelineError(
-            f"split.test_size={params.test_size} leaves fewer rows than the {n_classes} classes in one half"
+            f"split.test_size={params.test_size} leaves fewer rows than the {len(counts)} classes "
+            f"in one half of {len(frame)} rows"
         )
+    train, test = train_test_split(frame, test_size=params.test_size, random_state=params.seed, stratify=frame[target])
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 

@@ -38,7 +38,8 @@ class Failure:
     def describe(self) -> str:
         where = f"column {self.column!r}" if self.column else "file"
         examples = f", e.g. {', '.join(self.examples)}" if self.examples else ""
-        return f"{where}, check {self.check}: {self.count} row(s){examples}"
+        rows = f": {self.count} row(s)" if self.count else ""
+        return f"{where}, check {self.check}{rows}{examples}"
 
 
 @dataclass(frozen=True)
