@@ -11,11 +11,17 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 EVIDENTLY_VENV := .venv-evidently
+# Extra `dvc repro` flags (CI: --pull --allow-missing), the revision gates and
+# reports compare with (default: gates.baseline in params.yaml), report flags.
+REPRO_FLAGS ?=
+BASELINE ?=
+REPORT_FLAGS ?=
+baseline_flag = $(if $(BASELINE),--baseline $(BASELINE))
 
-.PHONY: help venv evidently-env run check test lint format dag push pull benchmark clean
+.PHONY: help venv evidently-env run check report test lint format dag push pull benchmark clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): uv.lock pyproject.toml requirements-bootstrap.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,11 +41,14 @@ $(EVIDENTLY_VENV)/.synced: benchmarks/evidently-requirements.txt | $(STAMP)
 evidently-env: $(EVIDENTLY_VENV)/.synced ## Create .venv-evidently (pandas < 3) for parity tests and benchmarks
 
 run: $(STAMP) ## Reproduce the pipeline (dvc repro), then show the quality gates
-	$(BIN)/dvc repro
-	$(BIN)/python -m pipeline.gate
+	$(BIN)/dvc repro $(REPRO_FLAGS)
+	$(BIN)/python -m pipeline.gate $(baseline_flag)
 
 check: $(STAMP) ## Exit 1 unless every quality gate passes (what CI runs)
-	$(BIN)/python -m pipeline.gate --check
+	$(BIN)/python -m pipeline.gate --check $(baseline_flag)
+
+report: $(STAMP) ## Write the PR report to report/report.md (plots in report/report-plots/)
+	$(BIN)/python -m pipeline.report $(baseline_flag) -o report/report.md $(REPORT_FLAGS)
 
 test: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Lint, then the whole test suite
 	$(BIN)/ruff check .

@@ -40,3 +40,15 @@ def read_committed_json(commit: str | None, path: str, repo: Path = Path()) -> d
         return None
     text = read_committed(commit, path, repo)
     return json.loads(text) if text is not None else None
+
+
+def list_committed(commit: str, directory: str, repo: Path = Path()) -> list[str]:
+    """Paths of the files committed under a directory at a commit (empty when there are none)."""
+    done = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", commit, "--", Path(directory).as_posix()],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.split() if done.returncode == 0 else []

@@ -217,8 +217,8 @@ def markdown_summary(report: dict, top: int = 10) -> str:
         "| column | kind | method | value | threshold | drifted |",
         "|---|---|---|---|---|---|",
     ]
-    rows = report["columns"][:top] + [r for r in (report["target"], report["prediction"]) if r]
-    for c in rows:
+    extra = [{**r, "column": f"{r['column']} ({role})"} for role in ("target", "prediction") if (r := report[role])]
+    for c in report["columns"][:top] + extra:
         value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
         threshold = "n/a" if c["threshold"] is None else f"{c['threshold']:g}"
         mark = "⚠️ yes" if c["drifted"] else "no"

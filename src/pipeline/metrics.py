@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 
+# Metrics where a smaller value is the better model; every other metric here grows with quality.
+LOWER_IS_BETTER = frozenset({"log_loss"})
+
 
 def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
     return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
