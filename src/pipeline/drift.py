@@ -28,8 +28,8 @@ import pandas as pd
 
 from pipeline.contract import Features, features_of, schema
 from pipeline.drift_html import render_html
-from pipeline.drift_tests import CATEGORICAL, METHODS, NUMERIC, default_method
-from pipeline.errors import PipelineError, run_main
+from pipeline.drift_tests import CATEGORICAL, METHODS, NUMERIC, NUMERIC_ONLY, default_method
+from pipeline.errors import ConfigError, PipelineError, run_main
 from pipeline.files import read_table, write_json
 from pipeline.metrics import predicted_labels, score
 from pipeline.model_store import load_model
@@ -74,6 +74,11 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: str,
     method_name = (override and override.method) or default_method(
         ref, cur, kind, params.small_reference_rows, params.max_unique_for_discrete
     )
+    if kind == CATEGORICAL and method_name in NUMERIC_ONLY:
+        raise ConfigError(
+            f"params.yaml: drift.columns.{name}.method: {method_name} compares numbers, but {name!r} is "
+            "categorical; use chisquare, z or jensenshannon"
+        )
     threshold = (override and override.threshold) or params.thresholds[method_name]
     method = METHODS[method_name]
     value = method.run(ref, cur, kind)
@@ -142,8 +147,9 @@ def dataset_drift(
     reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str], params: DriftParams
 ) -> tuple[list[ColumnDrift], dict]:
     """Every column's verdict, most drifted first, and the dataset verdict from the share of drifted columns."""
-    if current.empty:
-        raise PipelineError("the current batch has no rows; there is nothing to compare")
+    for side, frame in (("reference", reference), ("current batch", current)):
+        if frame.empty:
+            raise PipelineError(f"the {side} has no rows; there is nothing to compare")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # numpy sorts release the GIL
         columns = list(
             pool.map(
@@ -233,12 +239,13 @@ def markdown_summary(report: dict, top: int = 10) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_checked(path: str, features: Features) -> pd.DataFrame:
-    """A file that must follow the contract (labels optional); a broken one stops with the contract's message."""
-    report, frame = check_file(path, schema(), labels_optional=True)
-    if frame is None:
-        raise PipelineError(describe_failures([report]))
-    return frame
+def load_checked(paths: Sequence[str]) -> list[pd.DataFrame]:
+    """Files that must follow the contract (labels optional); broken ones stop with the contract's message."""
+    results = [check_file(path, schema(), labels_optional=True) for path in paths]
+    failed = [report for report, frame in results if frame is None]
+    if failed:
+        raise PipelineError(describe_failures(failed))
+    return [frame for _, frame in results]
 
 
 def write_outputs(report: dict, paths: Mapping[str, str | Path]) -> None:
@@ -257,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = load_params()
     features = features_of(schema())
     if args.files:
-        reference, current = (load_checked(path, features) for path in args.files)
+        reference, current = load_checked(args.files)
         report = drift_report(reference, current, features, params.drift)
         if args.out:
             out = Path(args.out)
@@ -267,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(markdown_summary(report))
         return 0
     reference = read_table(params.paths.train)
-    current = load_checked(params.paths.validated_current, features)
+    (current,) = load_checked([params.paths.validated_current])
     test_metrics = json.loads(Path(params.paths.eval_dir, "metrics.json").read_text(encoding="utf-8"))
     model = load_model(params.paths.model)
     report = drift_report(reference, current, features, params.drift, model, test_metrics)

@@ -107,6 +107,8 @@ def jensenshannon(reference: np.ndarray, current: np.ndarray, kind: str) -> floa
     return float(distance.jensenshannon(ref_share, cur_share))
 
 
+NUMERIC_ONLY = frozenset({"ks", "wasserstein"})  # they order values, which categories do not have
+
 METHODS = {
     "ks": Method("ks", "p_value", ks, lambda p, t: p <= t),
     "chisquare": Method("chisquare", "p_value", chisquare, lambda p, t: p < t),

@@ -119,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = load_params()
     metrics_path = f"{params.paths.eval_dir}/metrics.json"
     rev = args.baseline or params.gates.baseline
-    baseline = read_committed_json(resolve_revision(rev), metrics_path)
+    commit = resolve_revision(rev)
+    baseline = read_committed_json(commit, metrics_path)
     results = evaluate_gates(
         _read_json(metrics_path),
         baseline,
@@ -134,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown_table(results)
     Path(params.paths.gates_summary).write_text(table, encoding="utf-8")
     if baseline is None:
-        table += f"\nNo baseline: {rev!r} has no committed {metrics_path}; only absolute gates decide.\n"
+        missing = "does not exist here" if commit is None else f"has no committed {metrics_path}"
+        table += f"\nNo baseline: {rev!r} {missing}; only absolute gates decide.\n"
     print(table, file=sys.stdout if args.check else sys.stderr)
     return EXIT_GATE_FAILED if args.check and not all_passed(results) else 0
 

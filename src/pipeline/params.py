@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -87,6 +87,7 @@ class EvaluateParams(Strict):
 
 
 DriftMethod = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon"]
+P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})  # drift when p is small; the others are distances
 
 
 class ColumnDriftParams(Strict):
@@ -103,6 +104,16 @@ class DriftParams(Strict):
     dataset_drift_share: Annotated[float, Field(gt=0, le=1)]
     histogram_bins: Annotated[int, Field(ge=2)]
     columns: dict[str, ColumnDriftParams]
+
+    @model_validator(mode="after")
+    def _p_value_thresholds_below_one(self) -> DriftParams:
+        for method, threshold in self.thresholds.items():
+            if method in P_VALUE_METHODS and threshold >= 1:
+                raise ValueError(f"thresholds.{method} is a p-value and must be below 1 (got {threshold})")
+        for name, column in self.columns.items():
+            if column.threshold is not None and column.threshold >= 1 and column.method in P_VALUE_METHODS:
+                raise ValueError(f"columns.{name}.threshold is a p-value and must be below 1 (got {column.threshold})")
+        return self
 
 
 class Bound(Strict):

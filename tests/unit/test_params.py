@@ -84,3 +84,22 @@ def test_stage_stops_on_bad_params_and_writes_nothing(raw, tmp_path):
     assert "split.test_size" in result.stderr
     assert "Traceback" not in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
+
+
+def test_p_value_methods_agree_with_the_drift_tests():
+    from pipeline.drift_tests import METHODS
+    from pipeline.params import P_VALUE_METHODS
+
+    assert {name for name, method in METHODS.items() if method.statistic == "p_value"} == P_VALUE_METHODS
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda raw: raw["drift"]["thresholds"].update(ks=1.0), "thresholds.ks"),
+        (lambda raw: raw["drift"]["columns"].update(island={"method": "z", "threshold": 2.0}), "columns.island"),
+    ],
+)
+def test_p_value_thresholds_must_be_below_one(tmp_path, raw, edit, key):
+    with pytest.raises(ConfigError, match=key):
+        load_params(write_params(tmp_path, raw, edit))
