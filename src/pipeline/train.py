@@ -67,8 +67,13 @@ def _pipeline(features: Features, numeric: object, categorical: object, estimato
 
 
 def fit_model(train: pd.DataFrame, features: Features, params: TrainParams) -> Pipeline:
-    model = build_model(features, params)
-    return model.fit(train[features.columns], train[features.target])
+    model = build_model(features, params).fit(train[features.columns], train[features.target])
+    bin_mapper = getattr(model[-1], "_bin_mapper", None)
+    if bin_mapper is not None:
+        # HistGradientBoosting keeps the fit-time thread count, which would make the saved
+        # model's bytes depend on the machine's cores; it is not used for prediction.
+        bin_mapper.n_threads = None
+    return model
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,72 @@
+"""Bring your own data: replace the ingest stage with `dvc add`ed files; bad data stops the pipeline at validate."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+
+def _spoil(path, bad_island: str, bad_mass: str) -> None:
+    """One row gets an island outside the contract, another a body mass that is not a number."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[3]["island"] = bad_island
+    rows[7]["body_mass_g"] = bad_mass
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_dvc_remove_ingest(workspace):
+    result = workspace.dvc("remove", "ingest", check=False)
+    assert result.returncode == 0, result.output
+    assert "ingest" not in workspace.stages()
+
+
+def test_own_data_then_a_batch_that_breaks_the_contract(workspace):
+    workspace = workspace.single_threaded()
+    paths = workspace.params()["paths"]
+    reference, current = paths["raw_reference"], paths["raw_current"]
+    workspace.dvc("remove", "ingest")  # the README's first step; keeps the CSVs, drops the stage
+    assert "ingest" not in workspace.stages()
+    for path, seed in ((reference, "1"), (current, "2")):
+        workspace.python("-m", "pipeline.synthetic", "--rows", "500", "--seed", seed, "--out", path)
+    workspace.dvc("add", reference, current)
+
+    good = workspace.dvc("repro")
+    assert set(good.stages_run) == set(workspace.stages()), good.output
+    assert "ingest" not in good.stages_run
+    model = paths["model"]
+    model_md5 = workspace.locked_out_md5(model)
+    validated = [paths["validated_reference"], paths["validated_current"]]
+    validated_md5 = {path: workspace.locked_out_md5(path) for path in validated}
+    for path in (reference, current):
+        tracked = yaml.safe_load((workspace.path / f"{path}.dvc").read_text(encoding="utf-8"))
+        assert tracked["outs"][0]["md5"] == workspace.md5(path), path
+
+    _spoil(workspace.path / current, bad_island="Atlantis", bad_mass="heavy")
+    workspace.dvc("add", current)
+    bad = workspace.dvc("repro", check=False)
+    assert bad.returncode != 0, bad.output
+    assert bad.stages_run == ["validate"], bad.output
+    # The file is named by validate itself, not only in dvc's "'<file>.dvc' didn't change" line.
+    assert re.search(rf"{re.escape(current)}(?!\.dvc)", bad.output), bad.output
+    assert "'island'" in bad.output
+    assert "Atlantis" in bad.output
+    assert "'body_mass_g'" in bad.output
+    assert "heavy" in bad.output
+    assert "Traceback" not in bad.output
+
+    # The last good model is still recorded and still in the cache, so it can be restored.
+    assert workspace.locked_out_md5(model) == model_md5
+    assert workspace.in_cache(model_md5)
+    workspace.dvc("checkout")
+    for path, md5 in validated_md5.items():
+        assert workspace.md5(path) == md5, path
+    assert workspace.md5(model) == model_md5

@@ -1,0 +1,91 @@
+"""Changing a param re-runs exactly the stages that read it (and what depends on their outputs); experiments work."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _set_param(ws, key: str, old: str, new: str) -> None:
+    """Change one scalar in params.yaml by a text edit that keeps its comments and layout."""
+    path = ws.path / "params.yaml"
+    text, count = re.subn(rf"(?m)^(\s+{re.escape(key)}:\s*){re.escape(old)}(?=\s|$)", rf"\g<1>{new}", path.read_text())
+    assert count == 1, f"expected exactly one `{key}: {old}` in params.yaml"
+    path.write_text(text, encoding="utf-8")
+
+
+def test_learning_rate_change_reruns_train_and_what_depends_on_it(workspace):
+    workspace = workspace.single_threaded()
+    model = workspace.params()["paths"]["model"]
+    model_before = workspace.locked_out_md5(model)
+    _set_param(workspace, "learning_rate", "0.1", "0.05")
+    assert workspace.params()["train"]["hist_gradient_boosting"]["learning_rate"] == 0.05
+
+    diff = json.loads(workspace.dvc("params", "diff", "--json").stdout)
+    assert set(diff["params.yaml"]) == {"train.hist_gradient_boosting.learning_rate"}, diff
+
+    status = json.loads(workspace.dvc("status", "--json").stdout)
+    assert set(status) == {"train"}, status  # downstream stages only change once train has run
+    assert {"params.yaml": {"train": "modified"}} in [
+        change["changed deps"] for change in status["train"] if "changed deps" in change
+    ], status
+
+    result = workspace.dvc("repro")
+    ran = result.stages_run
+    assert ran[:2] == ["train", "evaluate"], result.output
+    assert set(ran) == {"train"} | workspace.downstream("train"), result.output
+    assert not {"ingest", "validate", "split"} & set(ran)
+    assert workspace.locked_out_md5(model) != model_before
+    assert workspace.dvc("status", "--json").stdout.strip() == "{}"
+
+
+def test_permutation_repeats_change_reruns_only_evaluate(workspace):
+    workspace = workspace.single_threaded()
+    paths = workspace.params()["paths"]
+    metrics_before = (workspace.path / paths["eval_dir"] / "metrics.json").read_text()
+    model_before = workspace.locked_out_md5(paths["model"])
+    _set_param(workspace, "permutation_repeats", "10", "2")
+
+    status = json.loads(workspace.dvc("status", "--json").stdout)
+    assert set(status) == {"evaluate"}, status
+
+    result = workspace.dvc("repro")
+    # The metrics do not depend on permutation importance, so metrics.json is unchanged
+    # and nothing downstream of evaluate has a reason to run.
+    assert result.stages_run == ["evaluate"], result.output
+    assert (workspace.path / paths["eval_dir"] / "metrics.json").read_text() == metrics_before
+    assert workspace.locked_out_md5(paths["model"]) == model_before
+    importance = workspace.git("diff", "--name-only").stdout
+    assert "feature_importance" in importance, importance
+
+
+def _column(row: dict[str, str], name: str) -> str:
+    """A `dvc exp show --csv` column, whether or not DVC prefixed it with its file name."""
+    matches = [value for key, value in row.items() if key == name or key.endswith(f":{name}")]
+    assert len(matches) == 1, (name, sorted(row))
+    return matches[0]
+
+
+def test_experiment_with_another_model(workspace):
+    workspace = workspace.single_threaded()
+    result = workspace.dvc("exp", "run", "--name", "forest", "-S", "train.model=random_forest")
+    assert set(result.stages_run) == {"train"} | workspace.downstream("train"), result.output
+
+    shown = workspace.dvc("exp", "show", "--csv", "--no-pager").stdout
+    rows = list(csv.DictReader(io.StringIO(shown)))
+    experiment = next((row for row in rows if row["Experiment"] == "forest"), None)
+    assert experiment is not None, shown
+    assert _column(experiment, "train.model") == "random_forest"
+    assert 0 <= float(_column(experiment, "roc_auc")) <= 1
+
+    baseline = next(row for row in rows if row["rev"] == "main")
+    assert _column(baseline, "train.model") == "hist_gradient_boosting"
+    committed = json.loads(workspace.git("show", "HEAD:reports/eval/metrics.json").stdout)
+    assert float(_column(baseline, "roc_auc")) == pytest.approx(committed["roc_auc"])
+    assert float(_column(experiment, "roc_auc")) != pytest.approx(committed["roc_auc"])
