@@ -73,7 +73,7 @@ def main() -> int:
         for tool in RUNNERS:
             out = work / f"{tool}.json"
             results[tool] = run_measured(
-                tool, [work / "reference.parquet", work / "current.parquet", work / "spec.json", out]
+                tool, [work / "spec.json", work / "reference.parquet", work / "current.parquet", out]
             )
             verdicts[tool] = json.loads(out.read_text())
     ours, theirs = verdicts["ratchet"]["columns"], verdicts["evidently"]["columns"]

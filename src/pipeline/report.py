@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.baseline import list_committed, read_committed, read_committed_json, resolve_revision
-from pipeline.drift import markdown_summary
+from pipeline.drift_render import markdown_summary
 from pipeline.errors import PipelineError, run_main
 from pipeline.gate import all_passed, evaluate_gates, markdown_table
 from pipeline.metrics import LOWER_IS_BETTER

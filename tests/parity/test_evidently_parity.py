@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.drift import dataset_drift
+from pipeline.drift_columns import dataset_drift
 from pipeline.drift_tests import CATEGORICAL, NUMERIC
 from pipeline.params import load_params
 

@@ -24,10 +24,11 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from pipeline import drift, drift_tests
+from pipeline import drift_tests
 from pipeline.contract import features_of
-from pipeline.drift import column_drift, dataset_drift, drift_report, markdown_summary
-from pipeline.drift_html import render_html
+from pipeline.drift import drift_report
+from pipeline.drift_columns import column_drift, dataset_drift
+from pipeline.drift_render import markdown_summary, render_html
 from pipeline.drift_tests import CATEGORICAL, NUMERIC, default_method
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.files import write_csv
@@ -311,7 +312,7 @@ def test_default_method_reads_its_limits_from_the_arguments():
     ],
 )
 def test_drift_rule_at_the_threshold(method, threshold, at_threshold, just_below, just_above):
-    drifted = drift.METHODS[method].drifted
+    drifted = drift_tests.METHODS[method].drifted
 
     assert drifted(threshold, threshold) is at_threshold
     assert drifted(threshold - 1e-9, threshold) is just_below
@@ -319,7 +320,7 @@ def test_drift_rule_at_the_threshold(method, threshold, at_threshold, just_below
 
 
 def test_statistic_kind_of_each_method():
-    assert {name: m.statistic for name, m in drift.METHODS.items()} == {
+    assert {name: m.statistic for name, m in drift_tests.METHODS.items()} == {
         "ks": "p_value",
         "chisquare": "p_value",
         "z": "p_value",

@@ -1,15 +1,20 @@
-"""A self-contained HTML drift report: reference vs current distribution per column, most drifted first.
+"""The drift report for people: a markdown summary for PR reports and a self-contained HTML page.
 
-Plain HTML with inline SVG bars: no JavaScript, no fonts or files to fetch, so
-it opens offline, attaches to a CI run as one file, and is byte-identical for
-the same inputs.
+The page shows the reference and current distribution of every column, most
+drifted first, as plain HTML with inline SVG bars: no JavaScript, no fonts or
+files to fetch, so it opens offline, attaches to a CI run as one file, and is
+byte-identical for the same inputs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from pathlib import Path
 
 import numpy as np
+
+from pipeline.files import write_json
 
 _WIDTH, _HEIGHT = 360, 120
 _COLOURS = {"reference": "#4c78a8", "current": "#f58518"}
@@ -66,3 +71,37 @@ def render_html(report: dict) -> str:
         f"<th>threshold</th><th>verdict</th><th>distribution (share of rows)</th></tr>{''.join(rows)}</table>"
         "</body></html>\n"
     )
+
+
+def markdown_summary(report: dict, top: int = 10) -> str:
+    """A short summary for the PR report: the verdict, the most drifted columns, target, predictions, performance."""
+    d = report["dataset"]
+    verdict = "**Dataset drift detected**" if d["drifted"] else "**No dataset drift**"
+    lines = [
+        f"{verdict}: {d['drifted_columns']} of {d['columns']} columns drifted "
+        f"(share {d['share']:.2f}, threshold {d['threshold']:g}); "
+        f"{report['reference_rows']} reference rows, {report['current_rows']} current rows.",
+        "",
+        "| column | kind | method | value | threshold | drifted |",
+        "|---|---|---|---|---|---|",
+    ]
+    extra = [{**r, "column": f"{r['column']} ({role})"} for role in ("target", "prediction") if (r := report[role])]
+    for c in report["columns"][:top] + extra:
+        value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+        threshold = "n/a" if c["threshold"] is None else f"{c['threshold']:g}"
+        mark = "⚠️ yes" if c["drifted"] else "no"
+        note = f" ({c['note']})" if c["note"] else ""
+        lines.append(f"| {c['column']}{note} | {c['kind']} | {c['method']} | {value} | {threshold} | {mark} |")
+    performance = report["performance"]
+    if performance and performance["current"]:
+        lines += ["", "| metric | test split | current batch |", "|---|---|---|"]
+        for name, value in performance["current"].items():
+            test = performance["test"].get(name)
+            lines.append(f"| {name} | {'n/a' if test is None else f'{test:.4f}'} | {value:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(report: dict, paths: Mapping[str, str | Path]) -> None:
+    write_json(report, paths["json"])
+    Path(paths["md"]).write_text(markdown_summary(report), encoding="utf-8")
+    Path(paths["html"]).write_text(render_html(report), encoding="utf-8")
