@@ -18,7 +18,7 @@ BASELINE ?=
 REPORT_FLAGS ?=
 baseline_flag = $(if $(BASELINE),--baseline $(BASELINE))
 
-.PHONY: help venv evidently-env run check report test lint format dag push pull benchmark clean
+.PHONY: help venv evidently-env run check report test lint format dag push pull benchmark twins clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,7 @@ $(EVIDENTLY_VENV)/.synced: benchmarks/evidently-requirements.txt | $(STAMP)
 evidently-env: $(EVIDENTLY_VENV)/.synced ## Create .venv-evidently (pandas < 3) for parity tests and benchmarks
 
 run: $(STAMP) ## Reproduce the pipeline (dvc repro), then show the quality gates
+	@git rev-parse -q --verify HEAD >/dev/null || { echo "error: commit once first (git add -A && git commit): DVC and DVCLive need a commit" >&2; exit 1; }
 	$(BIN)/dvc repro $(REPRO_FLAGS)
 	$(BIN)/python -m pipeline.gate $(baseline_flag)
 
@@ -73,6 +74,10 @@ pull: $(STAMP) ## Pull data and models from the default DVC remote
 
 benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Evidently (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
+
+twins: ## Template only: regenerate uv.lock.jinja after `uv lock`
+	@test -f copier.yml || { echo "not the template: nothing to do"; exit 0; }
+	$(BIN)/python tests/template/update_twins.py
 
 clean: ## Remove the virtual environments and caches (keeps data, models and the DVC cache)
 	rm -rf $(VENV) $(EVIDENTLY_VENV) .pytest_cache .ruff_cache

@@ -312,6 +312,12 @@ def reproduced(sandbox: Path) -> Reproduced:
     workspace.set_identity()
     workspace.commit("The project under test")
     workspace.set_remote(sandbox / "session" / "remote")
+    if "ingest" not in workspace.stages():  # a project made without the sample data: bring synthetic data
+        paths = workspace.params()["paths"]
+        for key, seed in (("raw_reference", "1"), ("raw_current", "2")):
+            workspace.python("-m", "pipeline.synthetic", "--rows", "400", "--seed", seed, "--out", paths[key])
+            workspace.dvc("add", paths[key])
+        workspace.commit("Our own data")
     repro = workspace.dvc("repro")
     porcelain = workspace.porcelain()
     diff = workspace.git("diff", "HEAD").stdout

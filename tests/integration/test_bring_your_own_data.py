@@ -24,6 +24,8 @@ def _spoil(path, bad_island: str, bad_mass: str) -> None:
 
 
 def test_dvc_remove_ingest(workspace):
+    if "ingest" not in workspace.stages():
+        pytest.skip("this project was made without the sample-data stage")
     result = workspace.dvc("remove", "ingest", check=False)
     assert result.returncode == 0, result.output
     assert "ingest" not in workspace.stages()
@@ -33,7 +35,8 @@ def test_own_data_then_a_batch_that_breaks_the_contract(workspace):
     workspace = workspace.single_threaded()
     paths = workspace.params()["paths"]
     reference, current = paths["raw_reference"], paths["raw_current"]
-    workspace.dvc("remove", "ingest")  # the README's first step; keeps the CSVs, drops the stage
+    if "ingest" in workspace.stages():
+        workspace.dvc("remove", "ingest")  # the README's first step; keeps the CSVs, drops the stage
     assert "ingest" not in workspace.stages()
     for path, seed in ((reference, "1"), (current, "2")):
         workspace.python("-m", "pipeline.synthetic", "--rows", "500", "--seed", seed, "--out", path)

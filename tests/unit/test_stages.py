@@ -1,8 +1,7 @@
-"""Each stage's pure core, tested without DVC or files: ingest, split, train, evaluate, model store, synthetic.
+"""Each stage's pure core, tested without DVC or files: split, train, evaluate, model store, synthetic.
 
 The stages' `main` functions only do I/O around these functions, so this is
-where the pipeline's promises are kept: seasons never leak between reference
-and current data, splits are stratified and seeded, every model family learns
+where the pipeline's promises are kept: splits are stratified and seeded, every model family learns
 binary and multiclass targets, metrics match scikit-learn's, model files are
 byte-identical and load only the types we trust, and synthetic data follows
 the contract.
@@ -25,9 +24,8 @@ from sklearn.preprocessing import FunctionTransformer
 from pipeline.contract import features_of
 from pipeline.errors import PipelineError
 from pipeline.evaluate import evaluate_model, score
-from pipeline.ingest import read_bundled_penguins, split_by_study
 from pipeline.model_store import TRUSTED_TYPES, canonical_dump, load_model, save_model
-from pipeline.params import EvaluateParams, IngestParams, Params, SplitParams, TrainParams
+from pipeline.params import EvaluateParams, Params, SplitParams, TrainParams
 from pipeline.split import split_frame
 from pipeline.synthetic import generate
 from pipeline.train import fit_model
@@ -72,35 +70,6 @@ def models(datasets, params):
 @pytest.fixture(scope="module")
 def dumps(models) -> dict[tuple[str, str], bytes]:
     return {key: canonical_dump(model) for key, model in models.items()}
-
-
-# ingest
-
-
-@pytest.fixture(scope="module")
-def seasons(params):
-    return split_by_study(read_bundled_penguins(), params.ingest)
-
-
-def test_reference_and_current_are_disjoint_seasons(seasons, params):
-    reference, current = seasons
-    season = params.ingest.current_study
-    assert current["sample_id"].str.startswith(f"{season}-").all()
-    assert not reference["sample_id"].str.startswith(f"{season}-").any()
-    assert len(reference) > 0
-    assert set(reference["sample_id"]).isdisjoint(current["sample_id"])
-
-
-def test_ingested_ids_are_unique_and_both_batches_pass_the_contract(seasons, contract):
-    for name, frame in zip(("reference", "current"), seasons, strict=True):
-        assert frame["sample_id"].is_unique
-        report, _ = check_frame(frame, contract, name)
-        assert report.passed, report.failures
-
-
-def test_unknown_study_is_a_pipeline_error():
-    with pytest.raises(PipelineError, match=r"ingest\.current_study 'PAL1999'"):
-        split_by_study(read_bundled_penguins(), IngestParams(current_study="PAL1999"))
 
 
 # split
