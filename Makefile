@@ -75,7 +75,7 @@ pull: $(STAMP) ## Pull data and models from the default DVC remote
 benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Evidently (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
 
-twins: ## Template only: regenerate uv.lock.jinja after `uv lock`
+twins: ## Template only: regenerate uv.lock.jinja and pyproject.toml.jinja after `uv add`/`uv lock`
 	@test -f copier.yml || { echo "not the template: nothing to do"; exit 0; }
 	$(BIN)/python tests/template/update_twins.py
 

@@ -1,21 +1,44 @@
-"""Regenerate uv.lock.jinja from uv.lock (`make twins`, after `uv lock`).
+"""Regenerate the twins that follow a real file line for line (`make twins`, after `uv add` or `uv lock`).
 
-The lock's root package carries the project's name; everything else is shared.
-The drift test in test_copier.py fails when the twin falls behind.
+uv.lock and pyproject.toml differ per project only in the project's name,
+description and author; everything else is shared. The drift test in
+test_copier.py fails when a twin falls behind its real file.
 """
 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKER = "{" * 2 + " project_slug " + "}" * 2
+
+
+def marker(expression: str) -> str:
+    return "{" * 2 + f" {expression} " + "}" * 2
+
+
+# file -> (line in the real file, line in the twin)
+SUBSTITUTIONS = {
+    "uv.lock": [('\nname = "ratchet"\nversion = ', f'\nname = "{marker("project_slug")}"\nversion = ')],
+    "pyproject.toml": [
+        ('\nname = "ratchet"\n', f'\nname = "{marker("project_slug")}"\n'),
+        (
+            '\ndescription = "A DVC + scikit-learn project template whose model quality only moves forward."\n',
+            f"\ndescription = {marker('description | tojson')}\n",
+        ),
+        (
+            '\nauthors = [{ name = "The Ratchet authors" }]\n',
+            f"\nauthors = [{{ name = {marker('author | tojson')} }}]\n",
+        ),
+    ],
+}
 
 
 def main() -> None:
-    lock = (ROOT / "uv.lock").read_text(encoding="utf-8")
-    twin = lock.replace('\nname = "ratchet"\nversion = ', f'\nname = "{MARKER}"\nversion = ', 1)
-    if twin == lock:
-        raise SystemExit('uv.lock has no root package named "ratchet"')
-    (ROOT / "uv.lock.jinja").write_text(twin, encoding="utf-8")
+    for name, substitutions in SUBSTITUTIONS.items():
+        text = (ROOT / name).read_text(encoding="utf-8")
+        for real, twin in substitutions:
+            if real not in text:
+                raise SystemExit(f"{name}: expected {real.strip()!r}")
+            text = text.replace(real, twin, 1)
+        (ROOT / f"{name}.jinja").write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
