@@ -78,7 +78,8 @@ def test_two_clones_side_by_side_share_the_default_remote(reproduced, tmp_path):
     assert all((one.path / path).is_file() for path in one.cached_outputs())
     one.dvc("push")
 
-    remote = shared / "ratchet-dvc-remote"
+    remote = (one.path / ".dvc" / _committed_remote_url(one)).resolve()
+    assert remote.parent == shared
     model_md5 = one.locked_out_md5(one.params()["paths"]["model"])
     assert (remote / "files" / "md5" / model_md5[:2] / model_md5[2:]).is_file(), "push did not reach the sibling dir"
 
