@@ -17,8 +17,13 @@ REPRO_FLAGS ?=
 BASELINE ?=
 REPORT_FLAGS ?=
 baseline_flag = $(if $(BASELINE),--baseline $(BASELINE))
+# The model registry: GTO tags on the artifact dvc.yaml declares under `artifacts:`.
+ARTIFACT ?= model
+STAGE ?= prod
+VERSION ?=
+REV ?= HEAD
 
-.PHONY: help venv evidently-env run check report test lint format dag push pull benchmark twins clean
+.PHONY: help venv evidently-env run check report test lint format dag push pull register promote rollback benchmark twins clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,10 +77,27 @@ push: $(STAMP) ## Push data and models to the default DVC remote
 pull: $(STAMP) ## Pull data and models from the default DVC remote
 	$(BIN)/dvc pull
 
+register: $(STAMP) ## Tag a model version (GTO) [VERSION=v1.2.0, default the next patch] [REV=HEAD]
+	$(BIN)/python -m pipeline.registry declared $(ARTIFACT) --rev $(REV)
+	$(BIN)/gto register $(ARTIFACT) $(REV) $(if $(VERSION),--version $(VERSION))
+	@echo "Deploys fetch the model from the DVC remote: push it (make push) before the tag."
+
+promote: $(STAMP) ## Assign a stage to a registered version: VERSION=v1.2.0 [STAGE=prod]
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=v1.2.0 [STAGE=prod]" >&2; exit 2; }
+	$(BIN)/gto assign $(ARTIFACT) --version $(VERSION) --stage $(STAGE)
+	@echo "Pushing a prod tag runs the deploy workflow."
+
+rollback: $(STAMP) ## Re-assign prod to the version it had before [or VERSION=v1.1.0] [STAGE=prod]
+	@version="$(VERSION)"; \
+	if [ -z "$$version" ]; then version=$$($(BIN)/python -m pipeline.registry rollback-target $(ARTIFACT) --stage $(STAGE)) || exit 1; fi; \
+	echo "Rolling $(ARTIFACT) $(STAGE) back to $$version"; \
+	$(BIN)/gto assign $(ARTIFACT) --version "$$version" --stage $(STAGE) --force -m "Roll back $(ARTIFACT) $(STAGE) to $$version"
+	@echo "Pushing a prod tag runs the deploy workflow."
+
 benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Evidently (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
 
-twins: ## Template only: regenerate uv.lock.jinja and pyproject.toml.jinja after `uv add`/`uv lock`
+twins: ## Template only: regenerate the uv.lock, pyproject.toml and dvc.yaml twins after editing them
 	@test -f copier.yml || { echo "not the template: nothing to do"; exit 0; }
 	$(BIN)/python tests/template/update_twins.py
 

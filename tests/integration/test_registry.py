@@ -1,0 +1,161 @@
+"""The model registry for real: `make register`, `make promote`, `make rollback` with gto, read back by dvc.
+
+One lifecycle in a copy of the reproduced project: register and promote v1,
+train a second version, register and promote it, then roll back. After each
+step, a fresh `git clone` (tags, no DVC cache) with the remote in
+.dvc/config.local, as the deploy workflow gets it, runs `dvc artifacts get .
+model --stage prod`: the bytes must be that version's model, so they come
+from the DVC remote, through the tag. Every tag must name an artifact that
+dvc.yaml declares. Finally the deploy workflow's own steps run on the rollback
+tag, with its `${{ }}` values filled in as GitHub would.
+
+Make runs with the test's venv (`BIN=`) and a fresh stamp (`STAMP=`), so it
+never builds or syncs a virtual environment, and without the flags of a
+`make test` that may be running this test.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+VENV = Path(sys.executable).parent.parent
+EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
+
+
+@pytest.fixture
+def make(workspace, tmp_path):
+    found = shutil.which("make")
+    if found is None:
+        pytest.skip("make is not installed")
+    stamp = tmp_path / "venv-is-synced"
+    stamp.touch()
+
+    def run(*args: str, check: bool = True):
+        overrides = [f"BIN={VENV / 'bin'}", f"STAMP={stamp}"]
+        return workspace.run(found, *overrides, *args, check=check, env={"MAKEFLAGS": "", "MAKELEVEL": ""})
+
+    return run
+
+
+def declared(ws) -> dict:
+    return yaml.safe_load((ws.path / "dvc.yaml").read_text(encoding="utf-8"))["artifacts"]
+
+
+def assert_every_tag_is_declared(ws) -> list[str]:
+    tags = ws.git("tag", "--list").stdout.split()
+    assert tags
+    names = declared(ws)
+    for tag in tags:
+        assert re.match(r"^(.+?)[@#]", tag)[1] in names, f"{tag} names no artifact dvc.yaml declares"
+    shown = ws.run(str(VENV / "bin" / "gto"), "show", "--json").stdout
+    assert set(yaml.safe_load(shown)) <= set(names), shown
+    return tags
+
+
+def prod_model_md5(ws, tmp_path: Path, step: str) -> str:
+    """`dvc artifacts get . model --stage prod` in a fresh clone: tags from git, bytes from the DVC remote only."""
+    clone = ws.clone_to(tmp_path / f"clone-{step}")
+    assert not (clone.path / ".dvc" / "cache").exists()
+    (clone.path / ".dvc" / "config.local").write_text((ws.path / ".dvc" / "config.local").read_text())
+    out = tmp_path / f"prod-{step}.skops"
+    clone.dvc("artifacts", "get", ".", "model", "--stage", "prod", "-o", str(out))
+    return clone.md5(str(out))
+
+
+def run_deploy_workflow(ws, tag: str, secret: str) -> dict[str, str]:
+    """Run the deploy job's shell steps in ws as GitHub runs them (`bash -e`, env, outputs), with the test's venv."""
+    if not (ws.path / ".venv").exists():  # git-ignored: stands in for `make venv`, the one step skipped
+        (ws.path / ".venv").symlink_to(VENV, target_is_directory=True)
+    job = yaml.safe_load((ws.path / ".github/workflows/deploy.yml").read_text())["jobs"]["fetch"]
+    values = {"github.ref_name": tag, "secrets.DVC_CONFIG_LOCAL": secret}
+    outputs: dict[str, str] = {}
+    for number, step in enumerate(job["steps"]):
+        if "run" not in step or step["run"] == "make venv":
+            continue
+        env = {**job["env"], **step.get("env", {})}
+        env = {key: EXPRESSION.sub(lambda m: values[m[1]], value) for key, value in env.items()}
+        github_output = ws.path.parent / f"github-output-{number}"
+        github_output.touch()
+        ws.run("bash", "-e", "-c", step["run"], env={**env, "GITHUB_OUTPUT": str(github_output)})
+        step_outputs = dict(line.split("=", 1) for line in github_output.read_text().splitlines())
+        values.update({f"steps.{step['id']}.outputs.{key}": value for key, value in step_outputs.items()})
+        outputs |= step_outputs
+    return outputs
+
+
+def test_register_promote_a_second_version_and_roll_back(workspace, make, tmp_path):
+    model = workspace.params()["paths"]["model"]
+    assert declared(workspace)["model"]["path"] == model
+    workspace.set_remote(tmp_path / "remote")
+    workspace.dvc("push")
+    v1 = workspace.md5(model)
+    assert v1 == workspace.locked_out_md5(model)
+
+    registered = make("register", "VERSION=v1.0.0")
+    assert "model@v1.0.0" in registered.output
+    assert "git push origin model@v1.0.0" in registered.output
+    promoted = make("promote", "VERSION=v1.0.0")
+    assert "git push origin 'model#prod#1'" in promoted.output
+    assert prod_model_md5(workspace, tmp_path, "v1") == v1
+    assert_every_tag_is_declared(workspace)
+
+    # A second version: another learning rate, reproduced, committed and pushed.
+    params = workspace.path / "params.yaml"
+    text = params.read_text(encoding="utf-8")
+    assert "learning_rate: 0.1\n" in text
+    params.write_text(text.replace("learning_rate: 0.1\n", "learning_rate: 0.05\n"), encoding="utf-8")
+    workspace.single_threaded().dvc("repro")
+    workspace.commit("A lower learning rate")
+    workspace.dvc("push")
+    v2 = workspace.md5(model)
+    assert v2 == workspace.locked_out_md5(model) != v1
+
+    registered = make("register")  # no VERSION: GTO bumps the patch
+    assert "git push origin model@v1.0.1" in registered.output
+    promoted = make("promote", "VERSION=v1.0.1")
+    assert "git push origin 'model#prod#2'" in promoted.output
+    assert prod_model_md5(workspace, tmp_path, "v2") == v2
+    assert_every_tag_is_declared(workspace)
+
+    rolled_back = make("rollback")
+    assert "back to v1.0.0" in rolled_back.output
+    assert "git push origin 'model#prod#3'" in rolled_back.output
+    assert prod_model_md5(workspace, tmp_path, "rollback") == v1
+    tags = assert_every_tag_is_declared(workspace)
+    assert sorted(tags) == ["model#prod#1", "model#prod#2", "model#prod#3", "model@v1.0.0", "model@v1.0.1"]
+    for tag in tags:
+        checked = workspace.python("-m", "pipeline.registry", "check", tag)
+        assert checked.stdout.startswith("name=model\n"), checked.output
+
+    # Pushing model#prod#3 runs the deploy workflow: in a fresh checkout it fetches v1.0.0's bytes.
+    checkout = workspace.clone_to(tmp_path / "checkout")
+    release = run_deploy_workflow(checkout, "model#prod#3", (workspace.path / ".dvc" / "config.local").read_text())
+    assert release == {
+        "name": "model",
+        "version": "v1.0.0",
+        "stage": "prod",
+        "path": model,
+        "commit": workspace.git("rev-parse", "model@v1.0.0^{commit}").stdout.strip(),
+    }
+    assert checkout.md5(model) == v1
+
+
+def test_a_tag_for_an_artifact_dvc_yaml_does_not_declare_is_refused(workspace, make):
+    refused = make("register", "ARTIFACT=churn-model", check=False)
+    assert refused.returncode != 0
+    assert "declares no artifact 'churn-model'" in refused.stderr
+    assert workspace.git("tag", "--list").stdout == "", "make register tagged an undeclared artifact"
+
+    # GTO alone tags any name; the deploy workflow's check stops such a tag.
+    workspace.run(str(VENV / "bin" / "gto"), "register", "churn-model", "--version", "v1.0.0")
+    workspace.run(str(VENV / "bin" / "gto"), "assign", "churn-model", "--version", "v1.0.0", "--stage", "prod")
+    with pytest.raises(AssertionError, match="declares no artifact 'churn-model'"):
+        run_deploy_workflow(workspace, "churn-model#prod#1", "")
