@@ -314,9 +314,15 @@ def reproduced(sandbox: Path) -> Reproduced:
     workspace.set_remote(sandbox / "session" / "remote")
     if "ingest" not in workspace.stages():  # a project made without the sample data: bring synthetic data
         paths = workspace.params()["paths"]
-        for key, seed in (("raw_reference", "1"), ("raw_current", "2")):
-            workspace.python("-m", "pipeline.synthetic", "--rows", "400", "--seed", seed, "--out", paths[key])
-            workspace.dvc("add", paths[key])
+        reference, current = paths["raw_reference"], paths["raw_current"]
+        # One sample, split in two, so the current batch does not drift from the reference.
+        workspace.python(
+            "-c",
+            "from pipeline.synthetic import generate; from pipeline.files import write_csv; "
+            f"frame = generate(800, seed=1); write_csv(frame.iloc[:500], {reference!r}); "
+            f"write_csv(frame.iloc[500:], {current!r})",
+        )
+        workspace.dvc("add", reference, current)
         workspace.commit("Our own data")
     repro = workspace.dvc("repro")
     porcelain = workspace.porcelain()

@@ -32,7 +32,10 @@ def test_every_output_path_in_params_exists_after_repro(reproduced):
     ws = reproduced.workspace
     paths = ws.params()["paths"]
     outputs = _stage_output_paths(ws)
-    assert {"raw_reference", "raw_current", "train", "test", "model", "eval_dir"} <= set(outputs)
+    produced = {"train", "test", "model", "eval_dir"} | (
+        {"raw_reference", "raw_current"} if "ingest" in ws.stages() else set()
+    )
+    assert produced <= set(outputs)
     missing = {key: path for key, path in outputs.items() if not (ws.path / path).exists()}
     assert not missing, f"params.yaml paths missing after dvc repro: {missing}"
     eval_dir = ws.path / paths["eval_dir"]
@@ -79,6 +82,8 @@ def test_repro_reproduces_the_committed_lock_and_reports(reproduced):
     A failure here means either the committed dvc.lock is stale (code or params changed
     without re-running `dvc repro`), or a stage's output is not byte-deterministic.
     """
+    if "A  dvc.lock" in reproduced.porcelain_after_repro:
+        pytest.skip("no results committed yet (a new project before its first `make run`): nothing to compare")
     assert reproduced.porcelain_after_repro == "", (
         "dvc repro changed committed files:\n" + reproduced.porcelain_after_repro + reproduced.diff_after_repro
     )
