@@ -90,8 +90,12 @@ def _clean(reference: pd.Series, current: pd.Series, kind: str) -> tuple[np.ndar
     if kind == NUMERIC:
         ref, cur = (_finite(s.to_numpy(dtype="float64", na_value=np.nan)) for s in (reference, current))
         return ref, cur, None
-    codes, labels = pd.factorize(pd.concat([reference, current], ignore_index=True))
-    ref, cur = codes[: len(reference)], codes[len(reference) :]
+    ref, ref_labels = pd.factorize(reference)
+    cur, cur_labels = pd.factorize(current)
+    # One code space for both: the reference's categories, then those only the current batch has.
+    labels = pd.Index(ref_labels).append(pd.Index(cur_labels).difference(ref_labels, sort=False))
+    if len(cur_labels):
+        cur = np.where(cur >= 0, labels.get_indexer(cur_labels)[cur], -1)  # -1 marks a null
     return ref[ref >= 0], cur[cur >= 0], np.asarray(labels, dtype=object)
 
 

@@ -85,15 +85,15 @@ def wasserstein_1d(u: np.ndarray, v: np.ndarray) -> float:
     no accumulated rounding.
     """
     n_u, n_v = len(u), len(v)
-    both = np.concatenate([np.sort(u), np.sort(v)])
-    order = np.argsort(both, kind="stable")
-    widths = np.diff(both[order])
-    del both  # a million-row column: keep at most three such arrays alive at once
-    steps = np.where(order[:-1] < n_u, n_v, -n_u)
-    del order
+    merged = np.concatenate([np.sort(u), np.sort(v)])
+    steps = np.argsort(merged, kind="stable")
+    merged = merged[steps]
+    widths = np.subtract(merged[1:], merged[:-1], out=merged[:-1])  # in place: a million-row column is 8 MB
+    from_u = steps < n_u
+    steps[from_u], steps[~from_u] = n_v, -n_u  # the argsort's buffer becomes the CDF steps
     np.cumsum(steps, out=steps)
     np.abs(steps, out=steps)
-    return float(steps.dot(widths) / (n_u * n_v))
+    return float(steps[:-1].dot(widths) / (n_u * n_v))
 
 
 def jensenshannon(reference: np.ndarray, current: np.ndarray, kind: str) -> float:
