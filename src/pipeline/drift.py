@@ -14,7 +14,6 @@ runs the same comparison on any two files that follow the contract.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from pipeline.drift_columns import as_dict, column_drift, feature_report
 from pipeline.drift_render import markdown_summary, write_outputs
 from pipeline.drift_tests import CATEGORICAL, NUMERIC
 from pipeline.errors import PipelineError, run_main
-from pipeline.files import read_table
+from pipeline.files import read_json, read_table
 from pipeline.metrics import predicted_labels, score
 from pipeline.model_store import load_model
 from pipeline.params import DriftParams, load_params
@@ -96,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     reference = read_table(params.paths.train)
     (current,) = load_checked([params.paths.validated_current])
-    test_metrics = json.loads(Path(params.paths.eval_dir, "metrics.json").read_text(encoding="utf-8"))
+    test_metrics = read_json(Path(params.paths.eval_dir, "metrics.json"))
     model = load_model(params.paths.model)
     report = drift_report(reference, current, features, params.drift, model, test_metrics)
     paths = {"json": params.paths.drift_report, "html": params.paths.drift_html, "md": params.paths.drift_summary}

@@ -67,6 +67,14 @@ def _reject_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
             )
 
 
+def read_json(path: str | Path) -> dict:
+    """A JSON result another stage wrote; missing means the pipeline has not run yet."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; run `dvc repro` first") from None
+
+
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,15 +11,14 @@ failed, which is what CI runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.baseline import read_committed_json, resolve_revision
-from pipeline.errors import PipelineError, run_main
-from pipeline.files import write_json
+from pipeline.errors import run_main
+from pipeline.files import read_json, write_json
 from pipeline.params import GateParams, load_params
 
 EXIT_GATE_FAILED = 1
@@ -104,13 +103,6 @@ def _fmt(value: float | bool | None) -> str:
     return f"{value:.4f}"
 
 
-def _read_json(path: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run `dvc repro` first") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.gate", description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", help="git revision to compare against (default: gates.baseline in params)")
@@ -122,10 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commit = resolve_revision(rev)
     baseline = read_committed_json(commit, metrics_path)
     results = evaluate_gates(
-        _read_json(metrics_path),
+        read_json(metrics_path),
         baseline,
-        _read_json(params.paths.drift_report)["dataset"]["share"],
-        _read_json(params.paths.validation_report)["passed"],
+        read_json(params.paths.drift_report)["dataset"]["share"],
+        read_json(params.paths.validation_report)["passed"],
         params.gates,
     )
     write_json(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,7 +22,8 @@ import yaml
 
 from pipeline.baseline import list_committed, read_committed, read_committed_json, resolve_revision
 from pipeline.drift_render import markdown_summary
-from pipeline.errors import PipelineError, run_main
+from pipeline.errors import run_main
+from pipeline.files import read_json
 from pipeline.gate import all_passed, evaluate_gates, markdown_table
 from pipeline.metrics import LOWER_IS_BETTER
 from pipeline.params import Params, load_params
@@ -172,13 +172,6 @@ def _raw_params() -> dict:
     return yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))
 
 
-def _read_json(path: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run `dvc repro` first") from None
-
-
 def _plot_files_here(plots_dir: Path) -> dict[str, object]:
     return {p.relative_to(plots_dir).as_posix(): json.loads(p.read_text()) for p in sorted(plots_dir.rglob("*.json"))}
 
@@ -192,11 +185,6 @@ def _plot_files_at(commit: str | None, plots_dir: str) -> dict[str, object]:
         if text is not None:
             files[Path(path).relative_to(plots_dir).as_posix()] = json.loads(text)
     return files
-
-
-def _head() -> str | None:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,14 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = render_plots(_plot_files_here(Path(eval_plots)), _plot_files_at(base_commit, eval_plots), plots_dir)
     report = build_report(
         params=params,
-        metrics=_read_json(metrics_path),
+        metrics=read_json(metrics_path),
         baseline_metrics=read_committed_json(base_commit, metrics_path),
         baseline_params=yaml.safe_load(baseline_params_text) if baseline_params_text else None,
-        drift=_read_json(params.paths.drift_report),
-        validation=_read_json(params.paths.validation_report),
+        drift=read_json(params.paths.drift_report),
+        validation=read_json(params.paths.validation_report),
         lock=yaml.safe_load(Path("dvc.lock").read_text(encoding="utf-8")),
         rev=rev,
-        commit=_head(),
+        commit=resolve_revision("HEAD"),
         base_commit=base_commit,
         plots=plots_section(written, output, args.embed_plots),
     )
