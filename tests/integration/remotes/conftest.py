@@ -212,7 +212,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     for folder in (data, logs, tmp):
         folder.mkdir()
     # Random, so the only place they can show up in the workspace is where a test put them.
-    access_key, secret_key = f"ratchet{secrets.token_hex(8)}", secrets.token_hex(20)  # hex: a leading "-" would read as a CLI option
+    # hex, not urlsafe: a secret starting with "-" would be read as a dvc option
+    access_key, secret_key = f"ratchet{secrets.token_hex(8)}", secrets.token_hex(20)
     identities = {
         "identities": [
             {
