@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline.drift_columns import feature_report
 from pipeline.drift_render import write_outputs
-from pipeline.drift_tests import CATEGORICAL, NUMERIC
+from pipeline.drift_stats import CATEGORICAL, NUMERIC
 from pipeline.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]

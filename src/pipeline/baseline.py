@@ -7,13 +7,24 @@ resolves through `origin/`, as CI checkouts often have only the remote branch.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
+
+from pipeline.errors import ConfigError
+
+
+def check_revision(rev: str) -> str:
+    """A revision name that is safe to hand to git (and to a shell); anything else is a ConfigError."""
+    from pipeline.params import REVISION
+
+    if not REVISION.fullmatch(rev) or ".." in rev or rev.endswith((".", "/", ".lock")):
+        raise ConfigError(f"{rev!r} is not a git revision name (letters, digits and ._/-~^@, no '..')")
+    return rev
 
 
 def resolve_revision(rev: str, repo: Path = Path()) -> str | None:
     """The commit a revision names, trying `origin/<rev>` too; None when neither exists."""
+    check_revision(rev)
     for candidate in (rev, f"origin/{rev}"):
         done = subprocess.run(
             ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
@@ -36,10 +47,14 @@ def read_committed(commit: str, path: str, repo: Path = Path()) -> str | None:
 
 
 def read_committed_json(commit: str | None, path: str, repo: Path = Path()) -> dict | None:
+    """A committed JSON result; None when not committed there, a one-line error when it is not valid JSON."""
+    from pipeline.files import parse_json
+
     if commit is None:
         return None
     text = read_committed(commit, path, repo)
-    return json.loads(text) if text is not None else None
+    fix = "fix or re-run it on that revision, or compare with another --baseline"
+    return parse_json(text, f"{path} at {commit[:12]}", fix) if text is not None else None
 
 
 def list_committed(commit: str, directory: str, repo: Path = Path()) -> list[str]:

@@ -1,36 +1,40 @@
 """The data contract: the one definition of the dataset every stage relies on.
 
-To bring your own data, edit the `Contract` class and nothing else. Training,
-drift tests and serving read the feature lists from `features_of`, which
-derives them from the column types: numeric columns become numeric features,
-string columns with an `isin` list become categorical features. Mark the target
-and the id column with `metadata={"role": ...}`.
+To bring your own data, edit the `Contract` class and nothing else:
+
+- one attribute per column, with its type (`Series[float]`, `Series[int]`,
+  `Series[str]`, `Series[bool]`) and checks (`ge`, `le`, `isin`, `nullable`,
+  `unique`, `str_matches`, ...);
+- the target column gets `metadata={"role": "target"}`. With an `isin=[...]`
+  list of classes the project is a classification project; a numeric target
+  without one makes it a regression project. A binary target also names its
+  positive class: `metadata={"role": "target", "positive": "yes"}` (0/1 and
+  boolean targets may leave it out: 1 and True);
+- an id column gets `metadata={"role": "id"}`, and a column to keep but not
+  learn from `metadata={"role": "ignore"}`.
+
+Every other column is a feature: numbers are numeric features, columns with
+`isin` or text columns are categorical. Training, drift tests, the report and
+serving all read that split from `pipeline.features.features_of`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
-
-TARGET = "target"
-ID = "id"
 
 
 class Contract(pa.DataFrameModel):
     """Palmer penguins (Gorman et al. 2014), one row per sampled adult penguin.
 
     The model predicts a bird's sex from its measurements, a classic task that
-    field biologists need when sexing by DNA is not possible. For a binary
-    target the positive class is the last allowed value ("male"). Ranges are
+    field biologists need when sexing by DNA is not possible. Ranges are
     generous physiological bounds, not the observed min and max, so that a
     plausible new bird passes and a unit mix-up (kg for g) does not.
     """
 
-    sample_id: Series[str] = pa.Field(unique=True, str_matches=r"^\S+$", metadata={"role": ID})
-    sex: Series[str] = pa.Field(isin=["female", "male"], metadata={"role": TARGET})
+    sample_id: Series[str] = pa.Field(unique=True, str_matches=r"^\S+$", metadata={"role": "id"})
+    sex: Series[str] = pa.Field(isin=["female", "male"], metadata={"role": "target", "positive": "male"})
     species: Series[str] = pa.Field(isin=["Adelie", "Chinstrap", "Gentoo"])
     island: Series[str] = pa.Field(isin=["Biscoe", "Dream", "Torgersen"])
     clutch_completion: Series[str] = pa.Field(isin=["No", "Yes"])
@@ -44,66 +48,3 @@ class Contract(pa.DataFrameModel):
     class Config:
         strict = True
         coerce = True
-
-
-@dataclass(frozen=True)
-class Features:
-    """What the model sees, derived from a schema; categories keep the contract's order."""
-
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
-    categories: dict[str, tuple[str, ...]]
-    target: str
-    target_classes: tuple[str, ...]
-    id: str | None
-
-    @property
-    def columns(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
-
-    @property
-    def positive_class(self) -> str:
-        """For a binary target, the class metrics call positive: the contract's last allowed value."""
-        return self.target_classes[-1]
-
-
-def schema() -> pa.DataFrameSchema:
-    return Contract.to_schema()
-
-
-def features_of(contract: pa.DataFrameSchema) -> Features:
-    """Split a schema's columns into numeric and categorical features, target and id."""
-    numeric: list[str] = []
-    categorical: list[str] = []
-    categories: dict[str, tuple[str, ...]] = {}
-    roles: dict[str, str] = {}
-    for name, column in contract.columns.items():
-        role = (column.metadata or {}).get("role")
-        if role is not None:
-            roles[role] = name
-            if role == TARGET:
-                categories[name] = _allowed_values(name, column)
-            continue
-        if pd.api.types.is_numeric_dtype(column.dtype.type):
-            numeric.append(name)
-        else:
-            categorical.append(name)
-            categories[name] = _allowed_values(name, column)
-    if TARGET not in roles:
-        raise ValueError('the contract marks no column with metadata={"role": "target"}')
-    target = roles[TARGET]
-    return Features(
-        numeric=tuple(numeric),
-        categorical=tuple(categorical),
-        categories={k: v for k, v in categories.items() if k != target},
-        target=target,
-        target_classes=categories[target],
-        id=roles.get(ID),
-    )
-
-
-def _allowed_values(name: str, column: pa.Column) -> tuple[str, ...]:
-    for check in column.checks:
-        if check.name == "isin":
-            return tuple(check.statistics["allowed_values"])
-    raise ValueError(f"contract column {name!r} is categorical but has no isin=[...] list of allowed values")

@@ -2,9 +2,10 @@
 
 Compares the reference (the training split) with the current batch, column by
 column, with the test Evidently's DataDriftPreset would pick for the column's
-kind in the contract (see drift_tests.py). Also reports drift of the target and
+kind in the contract (see drift_stats.py). Also reports drift of the target and
 of the model's predictions and, when the batch carries labels, the model's
-metrics on it beside the test metrics.
+metrics on it beside the test metrics: the task's metrics, classification or
+regression.
 
     python -m pipeline.drift REFERENCE CURRENT [--out DIR]
 
@@ -17,23 +18,27 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from pipeline.contract import Features, features_of, schema
-from pipeline.drift_columns import as_dict, column_drift, feature_report
-from pipeline.drift_render import markdown_summary, write_outputs
-from pipeline.drift_tests import CATEGORICAL, NUMERIC
 from pipeline.errors import PipelineError, run_main
-from pipeline.files import read_json, read_table
-from pipeline.metrics import predicted_labels, score
-from pipeline.model_store import load_model
-from pipeline.params import DriftParams, load_params
-from pipeline.validate import check_file, describe_failures
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.features import Features
+    from pipeline.params import DriftParams
 
 
 def feature_kinds(features: Features) -> dict[str, str]:
+    from pipeline.drift_stats import CATEGORICAL, NUMERIC
+
     return {**dict.fromkeys(features.numeric, NUMERIC), **dict.fromkeys(features.categorical, CATEGORICAL)}
+
+
+def target_kind(features: Features) -> str:
+    from pipeline.drift_stats import CATEGORICAL, NUMERIC
+
+    return CATEGORICAL if features.is_classification else NUMERIC
 
 
 def drift_report(
@@ -45,33 +50,38 @@ def drift_report(
     test_metrics: Mapping[str, float] | None = None,
 ) -> dict:
     """The full report: features, target and prediction drift, and performance on the batch when it has labels."""
+    import pandas as pd
+
+    from pipeline.drift_columns import as_dict, column_drift, feature_report
+    from pipeline.metrics import predicted_labels, score_classification, score_regression
+
     report = feature_report(reference, current, feature_kinds(features), params)
-    labelled = features.target in current.columns
+    kind = target_kind(features)
+    labelled = features.target in current.columns and current[features.target].notna().any()
     if labelled and features.target in reference.columns:
-        target = column_drift(
-            features.target, reference[features.target], current[features.target], CATEGORICAL, params
-        )
+        target = column_drift(features.target, reference[features.target], current[features.target], kind, params)
         report["target"] = as_dict(target)
     if model is not None:
-        classes = [str(c) for c in model.classes_]
-        ref_pred = pd.Series(predicted_labels(model.predict_proba(reference[features.columns]), classes))
-        proba = model.predict_proba(current[features.columns])
-        cur_pred = pd.Series(predicted_labels(proba, classes))
-        report["prediction"] = as_dict(column_drift("prediction", ref_pred, cur_pred, CATEGORICAL, params))
-        report["performance"] = {
-            "test": dict(test_metrics or {}),
-            "current": score(current[features.target], proba, classes, features.positive_class) if labelled else None,
-        }
+        if features.is_classification:
+            classes = list(model.classes_)
+            ref_pred = pd.Series(predicted_labels(model.predict_proba(reference[features.columns]), classes))
+            proba = model.predict_proba(current[features.columns])
+            cur_pred = pd.Series(predicted_labels(proba, classes))
+        else:
+            ref_pred = pd.Series(model.predict(reference[features.columns]))
+            cur_pred = pd.Series(model.predict(current[features.columns]))
+        report["prediction"] = as_dict(column_drift("prediction", ref_pred, cur_pred, kind, params))
+        performance = None
+        if labelled:
+            has_label = current[features.target].notna().to_numpy()
+            y_true = current[features.target][has_label]
+            performance = (
+                score_classification(y_true, proba[has_label], classes, features.positive_class)
+                if features.is_classification
+                else score_regression(y_true, cur_pred.to_numpy()[has_label])
+            )
+        report["performance"] = {"test": dict(test_metrics or {}), "current": performance}
     return report
-
-
-def load_checked(paths: Sequence[str]) -> list[pd.DataFrame]:
-    """Files that must follow the contract (labels optional); broken ones stop with the contract's message."""
-    results = [check_file(path, schema(), labels_optional=True) for path in paths]
-    failed = [report for report, frame in results if frame is None]
-    if failed:
-        raise PipelineError(describe_failures(failed))
-    return [frame for _, frame in results]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,20 +91,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.files) not in (0, 2):
         parser.error("give both REFERENCE and CURRENT, or neither")
+    from pipeline.checks import load_checked
+    from pipeline.drift_render import markdown_summary, write_outputs
+    from pipeline.features import contract_schema, features_of
+    from pipeline.files import check_output_dir, read_json, read_table
+    from pipeline.model_store import load_model
+    from pipeline.params import load_params
+
     params = load_params()
-    features = features_of(schema())
+    contract = contract_schema()
+    features = features_of(contract)
     if args.files:
-        reference, current = load_checked(args.files)
+        out = check_output_dir(args.out) if args.out else None  # checked before the work; created after
+        reference, current = load_checked(args.files, contract)
         report = drift_report(reference, current, features, params.drift)
-        if args.out:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            paths = {"json": out / "drift.json", "html": out / "drift.html", "md": out / "drift.md"}
-            write_outputs(report, paths)
+        if out is not None:
+            write_outputs(report, {"json": out / "drift.json", "html": out / "drift.html", "md": out / "drift.md"})
         print(markdown_summary(report))
         return 0
+    # The pipeline's files: validated by the validate stage, read as they are.
     reference = read_table(params.paths.train)
-    (current,) = load_checked([params.paths.validated_current])
+    current = read_table(params.paths.validated_current)
+    missing = sorted(set(features.columns) - set(current.columns))
+    if missing:
+        raise PipelineError(f"{params.paths.validated_current}: lacks {', '.join(missing)}; run `dvc repro`")
     test_metrics = read_json(Path(params.paths.eval_dir, "metrics.json"))
     model = load_model(params.paths.model)
     report = drift_report(reference, current, features, params.drift, model, test_metrics)

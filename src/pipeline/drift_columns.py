@@ -8,7 +8,7 @@ the benchmark does.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import pairwise
@@ -16,7 +16,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from pipeline.drift_tests import CATEGORICAL, METHODS, NUMERIC, NUMERIC_ONLY, default_method
+from pipeline.drift_stats import CATEGORICAL, METHODS, NUMERIC, NUMERIC_ONLY, default_method
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.params import DriftParams
 
@@ -34,6 +34,7 @@ class ColumnDrift:
     current_rows: int
     note: str | None = None
     distribution: dict | None = None  # bins or categories with each sample's share, for the HTML report
+    judged: bool = True  # False: too few values for a verdict; left out of the dataset's share
 
     @property
     def severity(self) -> float:
@@ -50,12 +51,19 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: str,
     ref, cur, labels = _clean(reference, current, kind)
     if len(ref) == 0 or len(cur) == 0:
         where = " and ".join(side for side, values in (("reference", ref), ("current", cur)) if len(values) == 0)
-        drifted = (len(ref) == 0) != (len(cur) == 0)  # a column that empties (or fills) has moved
+        moved = (len(ref) == 0) != (len(cur) == 0)  # a column that empties (or fills) has moved
         return ColumnDrift(
-            name, kind, None, None, None, None, drifted, len(ref), len(cur), f"no non-null values in {where}"
+            name, kind, None, None, None, None, moved, len(ref), len(cur), f"no non-null values in {where}", None, moved
         )
+    if min(len(ref), len(cur)) < params.min_rows:
+        note = (
+            f"too few values for a verdict: {len(ref)} reference, {len(cur)} current "
+            f"(drift.min_rows is {params.min_rows})"
+        )
+        return ColumnDrift(name, kind, None, None, None, None, False, len(ref), len(cur), note, None, False)
     override = params.columns.get(name)
-    method_name = (override and override.method) or default_method(
+    method_name = override.method if override and override.method else None
+    method_name = method_name or default_method(
         ref, cur, kind, params.small_reference_rows, params.max_unique_for_discrete
     )
     if kind == CATEGORICAL and method_name in NUMERIC_ONLY:
@@ -63,8 +71,15 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: str,
             f"params.yaml: drift.columns.{name}.method: {method_name} compares numbers, but {name!r} is "
             "categorical; use chisquare, z or jensenshannon"
         )
-    threshold = (override and override.threshold) or params.thresholds[method_name]
     method = METHODS[method_name]
+    threshold = override.threshold if override and override.threshold is not None else None
+    if threshold is None:
+        threshold = params.thresholds[method_name]
+    elif method.statistic == "p_value" and threshold >= 1:
+        raise ConfigError(
+            f"params.yaml: drift.columns.{name}.threshold: {threshold} is not below 1, but the test that runs for "
+            f"{name!r} is {method_name}, a p-value test, so every value would count as drift"
+        )
     value = method.run(ref, cur, kind)
     return ColumnDrift(
         name,
@@ -79,6 +94,17 @@ def column_drift(name: str, reference: pd.Series, current: pd.Series, kind: str,
         _note(ref, cur, labels),
         distribution(ref, cur, labels, params.histogram_bins),
     )
+
+
+def check_overrides(params: DriftParams, columns: Iterable[str]) -> None:
+    """Every per-column override names a column the drift check compares; a typo is an error, not a no-op."""
+    known = set(columns)
+    unknown = sorted(set(params.columns) - known)
+    if unknown:
+        raise ConfigError(
+            f"params.yaml: drift.columns: {', '.join(unknown)} is not a column the drift check compares "
+            f"({', '.join(sorted(known))})"
+        )
 
 
 def _clean(reference: pd.Series, current: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -135,7 +161,12 @@ def _rounded(shares: np.ndarray) -> list[float]:
 def dataset_drift(
     reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str], params: DriftParams
 ) -> tuple[list[ColumnDrift], dict]:
-    """Every column's verdict, most drifted first, and the dataset verdict from the share of drifted columns."""
+    """Every column's verdict, most drifted first, and the dataset verdict from the share of drifted columns.
+
+    Only columns with a verdict count; when none has one, the dataset has no
+    verdict either (`drifted` and `share` are None) and the report says why.
+    """
+    check_overrides(params, kinds)
     for side, frame in (("reference", reference), ("current batch", current)):
         if frame.empty:
             raise PipelineError(f"the {side} has no rows; there is nothing to compare")
@@ -146,14 +177,19 @@ def dataset_drift(
             )
         )
     columns.sort(key=lambda c: (-c.severity, c.column))
-    drifted = sum(c.drifted for c in columns)
-    share = drifted / len(columns)
+    judged = [c for c in columns if c.judged]
+    drifted = sum(c.drifted for c in judged)
+    share = drifted / len(judged) if judged else None
     verdict = {
-        "columns": len(columns),
+        "columns": len(judged),
         "drifted_columns": drifted,
         "share": share,
         "threshold": params.dataset_drift_share,
-        "drifted": share >= params.dataset_drift_share,
+        "drifted": None if share is None else share >= params.dataset_drift_share,
+        "note": None
+        if judged
+        else f"no column has enough values for a verdict: {len(reference)} reference rows, {len(current)} current "
+        f"rows (drift.min_rows is {params.min_rows})",
     }
     return columns, verdict
 

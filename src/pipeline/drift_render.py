@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.files import write_json
+from pipeline.files import write_json, write_text
+from pipeline.markdown import text
 
 _WIDTH, _HEIGHT = 360, 120
 _COLOURS = {"reference": "#4c78a8", "current": "#f58518"}
@@ -47,13 +48,15 @@ def svg_bars(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> str:
 
 def render_html(report: dict) -> str:
     d = report["dataset"]
-    verdict = "Dataset drift detected" if d["drifted"] else "No dataset drift"
     rows = []
     for c in report["columns"]:
         shares = c["distribution"] or {"labels": [], "reference": [], "current": []}
         ref, cur = np.asarray(shares["reference"]), np.asarray(shares["current"])
         value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
-        status = '<span class="drift">drift</span>' if c["drifted"] else '<span class="ok">no drift</span>'
+        if not c.get("judged", True):
+            status = "n/a"
+        else:
+            status = '<span class="drift">drift</span>' if c["drifted"] else '<span class="ok">no drift</span>'
         note = f"<br><small>{escape(c['note'])}</small>" if c["note"] else ""
         rows.append(
             f"<tr><td><b>{escape(c['column'])}</b><br>{c['kind']}{note}</td><td>{c['method'] or 'n/a'}</td>"
@@ -64,44 +67,70 @@ def render_html(report: dict) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Drift report</title>'
         f"<style>{_STYLE}</style></head><body><h1>Drift report</h1>"
-        f"<p><b>{verdict}</b>: {d['drifted_columns']} of {d['columns']} columns drifted (share {d['share']:.2f}, "
-        f"threshold {d['threshold']:g}). "
-        f"Reference {report['reference_rows']} rows, current {report['current_rows']} rows."
+        f"<p>{_html_verdict(d)}. Reference {report['reference_rows']} rows, current {report['current_rows']} rows."
         f'</p><p class="legend">{legend}</p><table><tr><th>column</th><th>method</th><th>value</th>'
         f"<th>threshold</th><th>verdict</th><th>distribution (share of rows)</th></tr>{''.join(rows)}</table>"
         "</body></html>\n"
     )
 
 
+def verdict_line(dataset: dict) -> str:
+    """The dataset verdict in one sentence (markdown; numbers only, nothing to escape)."""
+    if dataset["drifted"] is None:
+        return f"**No drift verdict**: {dataset['note'] or 'no column could be compared'}"
+    verdict = "**Dataset drift detected**" if dataset["drifted"] else "**No dataset drift**"
+    return (
+        f"{verdict}: {dataset['drifted_columns']} of {dataset['columns']} columns drifted "
+        f"(share {dataset['share']:.2f}, threshold {dataset['threshold']:g})"
+    )
+
+
+def _html_verdict(d: dict) -> str:
+    if d["drifted"] is None:
+        return f"<b>No drift verdict</b>: {escape(d['note'] or 'no column could be compared')}"
+    verdict = "Dataset drift detected" if d["drifted"] else "No dataset drift"
+    return (
+        f"<b>{verdict}</b>: {d['drifted_columns']} of {d['columns']} columns drifted (share {d['share']:.2f}, "
+        f"threshold {d['threshold']:g})"
+    )
+
+
 def markdown_summary(report: dict, top: int = 10) -> str:
-    """A short summary for the PR report: the verdict, the most drifted columns, target, predictions, performance."""
-    d = report["dataset"]
-    verdict = "**Dataset drift detected**" if d["drifted"] else "**No dataset drift**"
+    """A short summary for the PR report: the verdict, the most drifted columns, target, predictions, performance.
+
+    Column names and notes come from the data, so they are escaped (pipeline.markdown).
+    """
     lines = [
-        f"{verdict}: {d['drifted_columns']} of {d['columns']} columns drifted "
-        f"(share {d['share']:.2f}, threshold {d['threshold']:g}); "
+        f"{verdict_line(report['dataset'])}; "
         f"{report['reference_rows']} reference rows, {report['current_rows']} current rows.",
         "",
         "| column | kind | method | value | threshold | drifted |",
         "|---|---|---|---|---|---|",
     ]
-    extra = [{**r, "column": f"{r['column']} ({role})"} for role in ("target", "prediction") if (r := report[role])]
+    extra = [{**r, "role": role} for role in ("target", "prediction") if (r := report[role])]
     for c in report["columns"][:top] + extra:
         value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
         threshold = "n/a" if c["threshold"] is None else f"{c['threshold']:g}"
-        mark = "⚠️ yes" if c["drifted"] else "no"
-        note = f" ({c['note']})" if c["note"] else ""
-        lines.append(f"| {c['column']}{note} | {c['kind']} | {c['method']} | {value} | {threshold} | {mark} |")
+        mark = "n/a" if not c.get("judged", True) else ("⚠️ yes" if c["drifted"] else "no")
+        name = {"target": f"{text(c['column'])} (target)", "prediction": "model predictions"}.get(
+            c.get("role"), text(c["column"])
+        )
+        note = f" ({text(c['note'])})" if c["note"] else ""
+        lines.append(f"| {name}{note} | {c['kind']} | {c['method'] or 'n/a'} | {value} | {threshold} | {mark} |")
     performance = report["performance"]
     if performance and performance["current"]:
         lines += ["", "| metric | test split | current batch |", "|---|---|---|"]
         for name, value in performance["current"].items():
             test = performance["test"].get(name)
-            lines.append(f"| {name} | {'n/a' if test is None else f'{test:.4f}'} | {value:.4f} |")
+            lines.append(f"| {text(name)} | {_number(test)} | {_number(value)} |")
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def write_outputs(report: dict, paths: Mapping[str, str | Path]) -> None:
     write_json(report, paths["json"])
-    Path(paths["md"]).write_text(markdown_summary(report), encoding="utf-8")
-    Path(paths["html"]).write_text(render_html(report), encoding="utf-8")
+    write_text(markdown_summary(report), paths["md"])
+    write_text(render_html(report), paths["html"])

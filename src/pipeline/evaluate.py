@@ -1,88 +1,239 @@
 """Evaluate: score the model on the held-out test split and log metrics and plots with DVCLive.
 
-Metrics keep the same names for binary and multiclass targets (multiclass uses
-macro averages and one-vs-rest ROC AUC), so gates and reports never branch on
-the number of classes. Curves are logged per class, one file each, so
-`dvc plots show` and `dvc plots diff` render them without extra configuration.
+Metrics keep fixed names per task (see metrics.py), so gates and reports never
+branch on the number of classes. Every plot is bounded whatever the size of
+the test split, so the git-tracked reports stay small: the confusion matrix is
+counts, curves keep at most `evaluate.curve_points` points (the AUC in
+metrics.json is computed on every row), scatter plots a seeded sample, and
+permutation importance runs on a seeded sample of `evaluate.importance_rows`.
+The task, target and classes are written beside the metrics (task.json), so a
+baseline with another target is not compared as if it were the same model.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from dvclive import Live
-from sklearn.inspection import permutation_importance
-from sklearn.pipeline import Pipeline
-
-from pipeline.contract import Features, features_of, schema
 from pipeline.errors import run_main
-from pipeline.files import read_table
-from pipeline.metrics import predicted_labels, score
-from pipeline.model_store import load_model
-from pipeline.params import EvaluateParams, load_params
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.features import Features
+    from pipeline.params import EvaluateParams
+
+TASK_FILE = "task.json"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One DVCLive custom plot: `name` is its path under plots/custom (no suffix)."""
+
+    name: str
+    rows: list[dict]
+    x: str
+    y: str
+    template: str
+    title: str
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    metrics: dict[str, float]
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    proba: np.ndarray
-    classes: tuple[str, ...]
-    positive: str
-    importance: pd.DataFrame
+    metrics: dict[str, float | None]
+    identity: dict
+    plots: list[Plot] = field(default_factory=list)
 
 
 def evaluate_model(model: Pipeline, test: pd.DataFrame, features: Features, params: EvaluateParams) -> Evaluation:
+    """Metrics on every test row; plots and importance bounded by params."""
+    from pipeline.metrics import score_classification, score_regression
+
     X, y = test[features.columns], test[features.target]
-    classes = tuple(str(c) for c in model.classes_)
-    proba = model.predict_proba(X)
+    importance = importance_plot(model, X, y, features, params)
+    if features.is_classification:
+        classes = tuple(model.classes_)
+        proba = model.predict_proba(X)
+        metrics = score_classification(y, proba, classes, features.positive_class)
+        plots = classification_plots(y.to_numpy(dtype=object), proba, classes, features, params)
+    else:
+        predicted = model.predict(X)
+        metrics = score_regression(y, predicted)
+        plots = regression_plots(y.to_numpy(dtype="float64"), predicted, params)
+    return Evaluation(metrics=metrics, identity=features.identity(), plots=[*plots, importance])
+
+
+def classification_plots(
+    y_true: np.ndarray, proba: np.ndarray, classes: tuple, features: Features, params: EvaluateParams
+) -> list[Plot]:
+    """Confusion counts, then ROC, precision-recall and calibration per class (the positive one when binary)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    k = len(classes)
+    actual = pd.Categorical(y_true, categories=list(classes)).codes.astype("int64")
+    known = actual >= 0
+    counts = np.bincount(actual[known] * k + proba.argmax(axis=1)[known], minlength=k * k)
+    confusion = [
+        {"actual": str(a), "predicted": str(p), "count": int(counts[i * k + j])}
+        for i, a in enumerate(classes)
+        for j, p in enumerate(classes)
+    ]
+    plots = [Plot("confusion_matrix", confusion, "predicted", "actual", "confusion_counts", "Confusion matrix")]
+    shown = [features.positive_class] if features.is_binary else list(classes)
+    names = file_names(shown)
+    for cls in shown:
+        is_cls = y_true == cls
+        if is_cls.all() or not is_cls.any():
+            continue  # a curve needs both sides
+        score = proba[:, classes.index(cls)]
+        fpr, tpr, _ = roc_curve(is_cls, score)
+        precision, recall, _ = precision_recall_curve(is_cls, score)
+        prob_true, prob_pred = calibration_curve(is_cls, score, n_bins=10)
+        keep_roc = thin(len(fpr), params.curve_points)
+        keep_pr = thin(len(recall), params.curve_points)
+        plots += [
+            Plot(f"roc/{names[cls]}", _rows(fpr=fpr[keep_roc], tpr=tpr[keep_roc]), "fpr", "tpr", "simple", "ROC"),
+            Plot(
+                f"precision_recall/{names[cls]}",
+                _rows(recall=recall[keep_pr], precision=precision[keep_pr]),
+                "recall",
+                "precision",
+                "simple",
+                "Precision-recall",
+            ),
+            Plot(
+                f"calibration/{names[cls]}",
+                _rows(prob_pred=prob_pred, prob_true=prob_true),
+                "prob_pred",
+                "prob_true",
+                "simple",
+                "Calibration",
+            ),
+        ]
+    return plots
+
+
+def regression_plots(y_true: np.ndarray, predicted: np.ndarray, params: EvaluateParams) -> list[Plot]:
+    """Predicted against actual and residuals against predicted, on a seeded sample of the test rows."""
+    import numpy as np
+
+    rows = np.sort(np.random.default_rng(params.seed).permutation(len(y_true))[: params.curve_points])
+    actual, guess = y_true[rows], np.asarray(predicted, dtype="float64")[rows]
+    return [
+        Plot(
+            "predicted_vs_actual",
+            _rows(actual=actual, predicted=guess),
+            "actual",
+            "predicted",
+            "scatter",
+            "Predicted against actual",
+        ),
+        Plot(
+            "residuals",
+            _rows(predicted=guess, residual=guess - actual),
+            "predicted",
+            "residual",
+            "scatter",
+            "Residuals (predicted minus actual)",
+        ),
+    ]
+
+
+def importance_plot(model: Pipeline, X: pd.DataFrame, y: pd.Series, features: Features, params: EvaluateParams):
+    """Permutation importance on a seeded sample of at most `importance_rows` test rows."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.inspection import permutation_importance
+
+    if len(X) > params.importance_rows:
+        rows = np.sort(np.random.default_rng(params.seed).permutation(len(X))[: params.importance_rows])
+        X, y = X.iloc[rows], y.iloc[rows]
+    scoring, unit = (
+        ("neg_log_loss", "log loss") if features.is_classification else ("neg_root_mean_squared_error", "RMSE")
+    )
     result = permutation_importance(
-        model, X, y, scoring="neg_log_loss", n_repeats=params.permutation_repeats, random_state=params.seed
+        model, X, y, scoring=scoring, n_repeats=params.permutation_repeats, random_state=params.seed
     )
     importance = pd.DataFrame(
         {"feature": features.columns, "importance": result.importances_mean.round(6)}
     ).sort_values(["importance", "feature"], ascending=[False, True], ignore_index=True)
-    return Evaluation(
-        metrics=score(y, proba, classes, features.positive_class),
-        y_true=y.to_numpy(dtype=object),
-        y_pred=predicted_labels(proba, classes),
-        proba=proba,
-        classes=classes,
-        positive=features.positive_class,
-        importance=importance,
+    return Plot(
+        "feature_importance",
+        importance.to_dict("records"),
+        "importance",
+        "feature",
+        "bar_horizontal_sorted",
+        f"Permutation importance (mean rise in {unit})",
     )
 
 
+def thin(n: int, most: int) -> np.ndarray:
+    """At most `most` evenly spaced indices into n points, first and last included."""
+    import numpy as np
+
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, most).round().astype(int))
+
+
+def file_names(classes: Sequence) -> dict:
+    """A safe, distinct file name per class: letters, digits, dot, dash and underscore only."""
+    names: dict = {}
+    for cls in classes:
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", str(cls)).strip(".") or "class"
+        name, n = base, 1
+        while name in names.values():
+            n += 1
+            name = f"{base}_{n}"
+        names[cls] = name
+    return names
+
+
+def _rows(**columns) -> list[dict]:
+    keys = list(columns)
+    return [
+        {key: round(float(value), 6) for key, value in zip(keys, values, strict=True)}
+        for values in zip(*columns.values(), strict=True)
+    ]
+
+
 def log_evaluation(evaluation: Evaluation, report_dir: str) -> None:
-    """Write metrics and plots under report_dir with DVCLive (no dvc.yaml edits, no experiment refs)."""
+    """Write metrics, task identity and plots under report_dir (DVCLive: no dvc.yaml edits, no experiment refs)."""
+    from dvclive import Live
+
+    from pipeline.files import write_json
+
     with Live(dir=report_dir, save_dvc_exp=False, dvcyaml=None, report=None) as live:
         for name, value in evaluation.metrics.items():
-            live.log_metric(name, value, plot=False)
-        live.log_sklearn_plot("confusion_matrix", evaluation.y_true, evaluation.y_pred, name="confusion_matrix.json")
-        positives = [evaluation.positive] if len(evaluation.classes) == 2 else evaluation.classes
-        for cls in positives:
-            is_cls = evaluation.y_true == cls
-            proba = evaluation.proba[:, evaluation.classes.index(cls)]
-            for kind in ("roc", "precision_recall", "calibration"):
-                live.log_sklearn_plot(kind, is_cls, proba, name=f"{kind}/{cls}.json")
-        live.log_plot(
-            "feature_importance",
-            evaluation.importance,
-            x="importance",
-            y="feature",
-            template="bar_horizontal_sorted",
-            title="Permutation importance (mean drop in log loss)",
-        )
+            if value is not None:
+                live.log_metric(name, value, plot=False)
+        for plot in evaluation.plots:
+            live.log_plot(plot.name, plot.rows, x=plot.x, y=plot.y, template=plot.template, title=plot.title)
+    write_json(evaluation.identity, Path(report_dir) / TASK_FILE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__.split("\n")[0]).parse_args(argv)
+    from pipeline.features import contract_schema, features_of
+    from pipeline.files import read_table
+    from pipeline.model_store import load_model
+    from pipeline.params import load_params
+
     params = load_params()
     evaluation = evaluate_model(
-        load_model(params.paths.model), read_table(params.paths.test), features_of(schema()), params.evaluate
+        load_model(params.paths.model),
+        read_table(params.paths.test),
+        features_of(contract_schema()),
+        params.evaluate,
     )
     log_evaluation(evaluation, params.paths.eval_dir)
     return 0

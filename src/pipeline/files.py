@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _OTHER_DELIMITERS = (";", "\t", "|")
 
@@ -30,6 +31,9 @@ def read_table(path: str | Path, string_columns: tuple[str, ...] = ()) -> pd.Dat
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow as pa
+
     try:
         return pd.read_parquet(path)
     except (pa.ArrowException, OSError) as error:
@@ -37,6 +41,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
+    import pandas as pd
+
     raw = path.read_bytes()
     try:
         raw.decode("utf-8")
@@ -69,25 +75,70 @@ def _reject_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
 
 def read_json(path: str | Path) -> dict:
     """A JSON result another stage wrote; missing means the pipeline has not run yet."""
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PipelineError(f"{path}: not found; run `dvc repro` first") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: cannot be read: {error}") from None
+    return parse_json(text, str(path), "run `dvc repro -f` to write it again")
+
+
+def parse_json(text: str, source: str, fix: str) -> dict:
+    """A JSON object from text; anything else is a one-line error naming `source` and how to fix it."""
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PipelineError(f"{source}: not valid JSON ({error.msg} at line {error.lineno}); {fix}") from None
+    if not isinstance(payload, dict):
+        raise PipelineError(f"{source}: expected a JSON object, found {type(payload).__name__}; {fix}")
+    return payload
+
+
+def output_dir(path: str | Path) -> Path:
+    """A directory to write into, created if needed; a path under a file is a one-line error."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise PipelineError(f"{path}: cannot be a directory: it or a parent is a file") from None
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot create the directory: {error.strerror}") from None
+    return path
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """A directory that can be created later: no existing part of the path is a file. Creates nothing."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise PipelineError(f"{path}: cannot be a directory: {part} is a file")
+            break
+    return path
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_dir(path.parent)
     frame.to_parquet(path, index=False)
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_dir(path.parent)
     frame.to_csv(path, index=False)
 
 
 def write_json(payload: object, path: str | Path) -> None:
+    write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", path)
+
+
+def write_text(text: str, path: str | Path) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    output_dir(path.parent)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except IsADirectoryError:
+        raise PipelineError(f"{path}: is a directory, not a file") from None

@@ -6,22 +6,27 @@ with ids renumbered in order of first appearance, entries sorted and a fixed
 timestamp; `skops.io.load` reads the result unchanged.
 
 Loading trusts skops's own safe defaults plus exactly `TRUSTED_TYPES`: the few
-further types our three model families need. A file that needs anything else
-is refused, never executed.
+further types our model families need. A file that needs anything else is
+refused, never executed. A damaged file (truncated, bad CRC, broken
+schema.json, something other than a fitted pipeline inside) is one line naming
+the file, never a traceback; `verify_against_lock` refuses a file whose bytes
+are not the ones dvc.lock records (DVC's checkout does not re-hash its cache).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import zipfile
 from pathlib import Path
-
-import skops.io as sio
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING
 
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 TRUSTED_TYPES = (
     "functools.partial",
@@ -42,17 +47,79 @@ def save_model(model: Pipeline, path: str | Path) -> None:
 
 
 def load_model(path: str | Path) -> Pipeline:
+    """The fitted pipeline in a skops file; any damage or untrusted content is a PipelineError naming the file."""
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"{path}: model file not found; run `dvc repro` (or `dvc pull`) first")
-    untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    restore = "restore it with `dvc checkout` (or `dvc pull`), or retrain with `dvc repro`"
+    try:
+        untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    except Exception as error:  # a damaged file fails inside zipfile, json or skops in many ways
+        raise PipelineError(f"{path}: not a readable skops model file ({_reason(error)}); {restore}") from None
     if untrusted:
         raise PipelineError(f"{path}: refusing to load a model that needs untrusted types: {', '.join(untrusted)}")
-    return sio.load(path, trusted=list(TRUSTED_TYPES))
+    try:
+        model = sio.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as error:
+        raise PipelineError(f"{path}: the model file is damaged ({_reason(error)}); {restore}") from None
+    if not isinstance(model, Pipeline) or not hasattr(model, "predict"):
+        raise PipelineError(f"{path}: holds a {type(model).__name__}, not a fitted scikit-learn pipeline; {restore}")
+    return model
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
+def file_md5(path: str | Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locked_md5(path: str | Path, lock_file: str | Path = "dvc.lock") -> str | None:
+    """The md5 dvc.lock records for an output path; None when the lock does not record it."""
+    import yaml
+
+    lock_file = Path(lock_file)
+    try:
+        lock = yaml.safe_load(lock_file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return None
+    except (OSError, yaml.YAMLError) as error:
+        raise PipelineError(f"{lock_file}: cannot be read: {_reason(error)}") from None
+    wanted = Path(path).as_posix()
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if Path(str(out.get("path"))).as_posix() == wanted:
+                return out.get("md5")
+    return None
+
+
+def verify_against_lock(path: str | Path, lock_file: str | Path = "dvc.lock") -> str | None:
+    """Refuse a model whose bytes differ from what dvc.lock records; returns the md5 (None if not recorded)."""
+    expected = locked_md5(path, lock_file)
+    if expected is None:
+        return None
+    actual = file_md5(path)
+    if actual != expected:
+        raise PipelineError(
+            f"{path}: md5 {actual} is not the {expected} that {lock_file} records: the file is damaged or from "
+            "another run; `dvc pull --force` fetches the recorded one from the remote, `dvc repro` rebuilds it"
+        )
+    return actual
 
 
 def canonical_dump(model: object) -> bytes:
     """skops bytes with object ids renumbered, entries sorted and timestamps fixed."""
+    import skops.io as sio
+
     source = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
     renumber: dict[str, str] = {}
     schema = _renumber(json.loads(source.read("schema.json")), renumber)

@@ -1,38 +1,31 @@
 """Report: the PR review in one markdown file, from this workspace's results and a git baseline.
 
-    python -m pipeline.report --baseline main -o report.md [--plots-dir DIR] [--embed-plots]
+    python -m pipeline.report --baseline main -o report.md [--plots-dir DIR] [--embed-plots] [--run-url URL]
 
-Pure Python, so it runs locally exactly as in CI, where the workflow posts it
-with `cml comment update`. It reads only committed-style results (metrics,
-drift, validation, params, dvc.lock) here and at the baseline revision, so it
-needs neither the data nor the model. Without `--embed-plots` the PNGs stay
-in DIR (CI uploads them as workflow artifacts) and the report links to the
-run; images leave the repository only when a user opts in.
+The verdict is the gate stage's (reports/gates.json): the report shows it and
+never judges again. `build_report` is pure: params, results, revisions and the
+run URL come in as arguments. Everything a branch controls (param names and
+values, column and category names, drift notes, revision names, file paths)
+is escaped for GitHub markdown (pipeline.markdown), and any change to the
+`gates:` section is listed at the top, so a pull request cannot quietly lower
+its own bars. Without `--embed-plots` the PNGs stay in DIR (CI uploads them as
+workflow artifacts) and the report links to the run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import yaml
-
-from pipeline.baseline import list_committed, read_committed, read_committed_json, resolve_revision
-from pipeline.drift_render import markdown_summary
-from pipeline.errors import run_main
-from pipeline.files import read_json
-from pipeline.gate import all_passed, evaluate_gates, markdown_table
-from pipeline.metrics import LOWER_IS_BETTER
-from pipeline.params import Params, load_params
-from pipeline.report_plots import render_plots
+from pipeline.errors import PipelineError, run_main
+from pipeline.markdown import code, text
 
 TITLE = "Ratchet model report"
 
 
-def metrics_table(current: Mapping[str, float], baseline: Mapping[str, float] | None) -> str:
+def metrics_table(current: Mapping[str, float], baseline: Mapping[str, float] | None, comparable: bool = True) -> str:
     """Baseline vs this branch with deltas; a metric only on one side is marked added or removed."""
     lines = ["| metric | baseline | this branch | change |", "|---|---|---|---|"]
     for name in sorted(set(current) | set(baseline or {})):
@@ -41,13 +34,17 @@ def metrics_table(current: Mapping[str, float], baseline: Mapping[str, float] | 
             change = "removed"
         elif old is None:
             change = "new" if baseline is not None else "no baseline"
+        elif not comparable:
+            change = "not comparable"
         else:
             change = _delta(name, new - old)
-        lines.append(f"| {name} | {_fmt(old)} | {_fmt(new)} | {change} |")
+        lines.append(f"| {text(name)} | {_fmt(old)} | {_fmt(new)} | {change} |")
     return "\n".join(lines)
 
 
 def _delta(name: str, delta: float) -> str:
+    from pipeline.metrics import LOWER_IS_BETTER
+
     if abs(delta) < 5e-5:
         return "no change"
     better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
@@ -55,11 +52,11 @@ def _delta(name: str, delta: float) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    return "n/a" if value is None or isinstance(value, bool) or not isinstance(value, int | float) else f"{value:.4f}"
 
 
 def flatten(tree: object, prefix: str = "") -> dict[str, object]:
-    if not isinstance(tree, dict):
+    if not isinstance(tree, dict) or not tree:
         return {prefix: tree}
     flat: dict[str, object] = {}
     for key, value in tree.items():
@@ -75,151 +72,186 @@ def changed_params(current: Mapping, baseline: Mapping | None) -> list[tuple[str
     return [(key, old.get(key), new.get(key)) for key in sorted(set(new) | set(old)) if old.get(key) != new.get(key)]
 
 
+def gate_changes_section(changes: list[tuple[str, object, object]], gates_from: str) -> str | None:
+    """The top-of-report warning when a branch edits its own gates; None when it does not."""
+    edits = [change for change in changes if change[0] == "gates" or change[0].startswith("gates.")]
+    if not edits:
+        return None
+    rows = [f"| ⚠️ {code(key)} | {_show(old)} | {_show(new)} |" for key, old, new in edits]
+    return "\n".join(
+        [
+            f"> [!WARNING]\n> This branch changes its own quality gates ({len(edits)} setting(s)). "
+            f"The verdict above used the gates from {text(gates_from)}.",
+            "",
+            "| gate setting | baseline | this branch |",
+            "|---|---|---|",
+            *rows,
+        ]
+    )
+
+
 def params_section(changes: list[tuple[str, object, object]], has_baseline: bool) -> str:
     if not has_baseline:
         return "No baseline params to compare with."
     if not changes:
         return "No params changed."
-    rows = [f"| `{key}` | {_show(old)} | {_show(new)} |" for key, old, new in changes]
+    rows = [f"| {code(key)} | {_show(old)} | {_show(new)} |" for key, old, new in changes]
     return "\n".join(["| param | baseline | this branch |", "|---|---|---|", *rows])
 
 
 def _show(value: object) -> str:
-    return "*(absent)*" if value is None else f"`{value}`"
+    return "*(absent)*" if value is None else code(value)
 
 
 def validation_section(validation: Mapping) -> str:
     verdict = "passed" if validation["passed"] else "**failed**"
     lines = [f"Validation {verdict}: {validation['rows_checked']} rows checked."]
     for file in validation["files"]:
-        failures = len(file["failures"])
-        lines.append(f"- `{file['path']}`: {file['rows']} rows, {failures} failing check(s)")
+        lines.append(f"- {code(file['path'])}: {file['rows']} rows, {len(file['failures'])} failing check(s)")
+        for failure in file["failures"][:10]:
+            where = f"column {code(failure['column'])}" if failure["column"] else "file"
+            lines.append(f"  - {where}: {text(failure['check'])}, {failure['count']} row(s)")
     return "\n".join(lines)
 
 
-def provenance_section(lock: Mapping, params: Params, commit: str | None, base_commit: str | None) -> str:
+def provenance_section(
+    lock: Mapping, tracked: Sequence[str], commit: str | None, base_commit: str | None, run_url: str | None
+) -> str:
     outputs = {
-        out["path"]: out.get("md5", "")[:12] for stage in lock["stages"].values() for out in stage.get("outs", [])
+        out["path"]: out.get("md5", "")[:12]
+        for stage in (lock.get("stages") or {}).values()
+        for out in stage.get("outs", [])
     }
-    tracked = [params.paths.raw_reference, params.paths.raw_current, params.paths.model]
-    lines = [f"- commit `{(commit or 'uncommitted')[:12]}`, baseline `{(base_commit or 'none')[:12]}`"]
-    lines += [f"- `{path}` md5 `{outputs[path]}`" for path in tracked if path in outputs]
-    run_url = actions_run_url(os.environ)
+    lines = [f"- commit {code((commit or 'uncommitted')[:12])}, baseline {code((base_commit or 'none')[:12])}"]
+    lines += [f"- {code(path)} md5 {code(outputs[path])}" for path in tracked if path in outputs]
     if run_url:
         lines.append(f"- [workflow run]({run_url}) (plots, drift report and this report are attached as artifacts)")
     return "\n".join(lines)
 
 
 def actions_run_url(env: Mapping[str, str]) -> str | None:
+    """The workflow run's URL from GitHub's variables; only URL-safe values are accepted."""
+    import re
+
     keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
     if not all(env.get(k) for k in keys):
         return None
-    return f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    server, repo, run = (env[k] for k in keys)
+    if not (
+        re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", server)
+        and re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo)
+        and run.isdigit()
+    ):
+        return None
+    return f"{server}/{repo}/actions/runs/{run}"
 
 
-def plots_section(written: Sequence[Path], out_file: Path, embed: bool) -> str:
+def plots_section(written: Sequence[Path], out_file: Path, embed: bool, run_url: str | None) -> str:
     if not written:
         return "No plots."
     if embed:
-        return "\n".join(f"![{p.stem}]({os.path.relpath(p, out_file.parent)})" for p in written)
-    names = ", ".join(f"`{p.name}`" for p in written)
-    where = "the workflow run's artifacts" if actions_run_url(os.environ) else f"`{written[0].parent}`"
+        return "\n".join(f"![{text(p.stem)}]({os.path.relpath(p, out_file.parent)})" for p in written)
+    names = ", ".join(code(p.name) for p in written)
+    where = "the workflow run's artifacts" if run_url else code(written[0].parent)
     return f"Baseline and this branch, side by side: {names} in {where}."
 
 
 def build_report(
     *,
-    params: Params,
+    verdict: Mapping,
     metrics: Mapping[str, float],
     baseline_metrics: Mapping[str, float] | None,
+    params: Mapping,
     baseline_params: Mapping | None,
     drift: Mapping,
     validation: Mapping,
     lock: Mapping,
-    rev: str,
+    tracked: Sequence[str],
     commit: str | None,
-    base_commit: str | None,
     plots: str,
+    run_url: str | None,
 ) -> str:
-    gates = evaluate_gates(
-        dict(metrics), baseline_metrics, drift["dataset"]["share"], validation["passed"], params.gates
-    )
-    headline = "✅ **All quality gates passed.**" if all_passed(gates) else "❌ **Quality gates failed.**"
-    if base_commit is None:
-        note = f"No baseline: `{rev}` does not exist here; only absolute gates decide."
-    elif baseline_metrics is None:
-        note = f"No baseline: `{rev}` has no committed metrics yet; only absolute gates decide."
-    elif base_commit == commit:
-        note = f"The baseline `{rev}` is this commit, so every change is zero."
-    else:
-        note = f"Baseline: `{rev}` at `{base_commit[:12]}`."
+    """The whole report from its inputs; reads no file and no environment."""
+    from pipeline.drift_render import markdown_summary
+    from pipeline.gate import markdown_table
+
+    base = verdict["baseline"]
+    headline = "✅ **All quality gates passed.**" if verdict["passed"] else "❌ **Quality gates failed.**"
+    note = text(base["note"])
+    if base["commit"] is not None and base["commit"] == commit:
+        note = f"The baseline {code(base['revision'])} is this commit, so every change is zero."
+    changes = changed_params(params, baseline_params)
+    top = [f"# {TITLE}", f"{headline}\n\n{note}"]
+    warning = gate_changes_section(changes, verdict["gates_from"])
+    if warning:
+        top.append(warning)
     sections = [
-        f"# {TITLE}",
-        f"{headline}\n\n{note}",
-        "## Quality gates\n\n" + markdown_table(gates),
-        "## Metrics (test split)\n\n" + metrics_table(metrics, baseline_metrics),
-        "## Params changed\n\n"
-        + params_section(changed_params(_raw_params(), baseline_params), baseline_params is not None),
+        *top,
+        "## Quality gates\n\n" + markdown_table(verdict),
+        "## Metrics (test split)\n\n"
+        + metrics_table(metrics, baseline_metrics, comparable=base["status"] != "not comparable"),
+        "## Params changed\n\n" + params_section(changes, baseline_params is not None),
         "## Drift\n\n" + markdown_summary(dict(drift), top=5),
         "## Validation\n\n" + validation_section(validation),
         "## Plots\n\n" + plots,
-        "## Provenance\n\n" + provenance_section(lock, params, commit, base_commit),
+        "## Provenance\n\n" + provenance_section(lock, tracked, commit, base["commit"], run_url),
     ]
     return "\n\n".join(s.rstrip() for s in sections) + "\n"
 
 
-def _raw_params() -> dict:
-    return yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))
-
-
-def _plot_files_here(plots_dir: Path) -> dict[str, object]:
-    return {p.relative_to(plots_dir).as_posix(): json.loads(p.read_text()) for p in sorted(plots_dir.rglob("*.json"))}
-
-
-def _plot_files_at(commit: str | None, plots_dir: str) -> dict[str, object]:
-    if commit is None:
-        return {}
-    files = {}
-    for path in list_committed(commit, plots_dir):
-        text = read_committed(commit, path)
-        if text is not None:
-            files[Path(path).relative_to(plots_dir).as_posix()] = json.loads(text)
-    return files
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", help="git revision to compare with (default: gates.baseline in params)")
     parser.add_argument("-o", "--output", default="report.md", help="markdown file to write")
     parser.add_argument("--plots-dir", help="render baseline-vs-branch PNGs here (default: next to the report)")
     parser.add_argument(
         "--embed-plots", action="store_true", help="link the PNGs as images (CML --publish uploads them)"
     )
+    parser.add_argument("--run-url", help="the CI run to link (default: from GITHUB_* variables, when all are set)")
     args = parser.parse_args(argv)
+    import yaml
+
+    from pipeline.baseline import read_committed, resolve_revision
+    from pipeline.files import read_json, write_text
+    from pipeline.gate import check_metrics
+    from pipeline.params import load_params, read_yaml
+    from pipeline.report_plots import plot_files_at, plot_files_here, render_plots
+
     params = load_params()
-    rev = args.baseline or params.gates.baseline
-    base_commit = resolve_revision(rev)
+    verdict = read_json(params.paths.gates_report)
+    base_commit = verdict["baseline"]["commit"]
+    rev = verdict["baseline"]["revision"]
     metrics_path = f"{params.paths.eval_dir}/metrics.json"
     baseline_params_text = read_committed(base_commit, "params.yaml") if base_commit else None
+    baseline_metrics = None
+    if base_commit and verdict["baseline"]["status"] in ("compared", "not comparable"):
+        from pipeline.baseline import read_committed_json
+
+        baseline_metrics = read_committed_json(base_commit, metrics_path)
+        baseline_metrics = check_metrics(baseline_metrics, f"{metrics_path} at {rev}") if baseline_metrics else None
     output = Path(args.output)
     plots_dir = Path(args.plots_dir) if args.plots_dir else output.parent / "report-plots"
     eval_plots = f"{params.paths.eval_dir}/plots"
-    written = render_plots(_plot_files_here(Path(eval_plots)), _plot_files_at(base_commit, eval_plots), plots_dir)
+    run_url = args.run_url or actions_run_url(os.environ)
+    written = render_plots(plot_files_here(Path(eval_plots)), plot_files_at(base_commit, eval_plots), plots_dir)
+    try:
+        lock = yaml.safe_load(Path("dvc.lock").read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise PipelineError("dvc.lock: not found; run `dvc repro` first") from None
     report = build_report(
-        params=params,
-        metrics=read_json(metrics_path),
-        baseline_metrics=read_committed_json(base_commit, metrics_path),
-        baseline_params=yaml.safe_load(baseline_params_text) if baseline_params_text else None,
+        verdict=verdict,
+        metrics=check_metrics(read_json(metrics_path), metrics_path),
+        baseline_metrics=baseline_metrics,
+        params=read_yaml(Path("params.yaml").read_text(encoding="utf-8"), "params.yaml"),
+        baseline_params=read_yaml(baseline_params_text, f"params.yaml at {rev}") if baseline_params_text else None,
         drift=read_json(params.paths.drift_report),
         validation=read_json(params.paths.validation_report),
-        lock=yaml.safe_load(Path("dvc.lock").read_text(encoding="utf-8")),
-        rev=rev,
+        lock=lock,
+        tracked=[params.paths.raw_reference, params.paths.raw_current, params.paths.model],
         commit=resolve_revision("HEAD"),
-        base_commit=base_commit,
-        plots=plots_section(written, output, args.embed_plots),
+        plots=plots_section(written, output, args.embed_plots, run_url),
+        run_url=run_url,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report, encoding="utf-8")
+    write_text(report, output)
     return 0
 
 

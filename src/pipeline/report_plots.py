@@ -8,6 +8,7 @@ matrices stand side by side.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,13 +18,47 @@ mpl.use("Agg")  # no display in CI; must precede pyplot
 import matplotlib.pyplot as plt
 import pandas as pd
 
-# kind -> (x field, y field, title); files are DVCLive's, one per class.
+# kind -> (x field, y field, title); DVCLive custom plots, one file per class under plots/custom/<kind>/.
 CURVES = {
     "roc": ("fpr", "tpr", "ROC"),
     "precision_recall": ("recall", "precision", "Precision-recall"),
     "calibration": ("prob_pred", "prob_true", "Calibration"),
 }
-PlotFiles = Mapping[str, object]  # relative path -> parsed JSON
+SCATTERS = {
+    "predicted_vs_actual": ("actual", "predicted", "Predicted against actual"),
+    "residuals": ("predicted", "residual", "Residuals"),
+}
+PlotFiles = Mapping[str, object]  # path relative to the plots dir -> parsed JSON (a list of points)
+PREFIX = "custom/"
+
+
+def plot_files_here(plots_dir: Path) -> dict[str, object]:
+    """This workspace's plot files; one that is not valid JSON is left out (the report still renders)."""
+    files = {}
+    for path in sorted(plots_dir.rglob("*.json")):
+        try:
+            files[path.relative_to(plots_dir).as_posix()] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+    return files
+
+
+def plot_files_at(commit: str | None, plots_dir: str) -> dict[str, object]:
+    """The plot files committed at a revision (none when there is no baseline)."""
+    from pipeline.baseline import list_committed, read_committed
+
+    if commit is None:
+        return {}
+    files = {}
+    for path in list_committed(commit, plots_dir):
+        text = read_committed(commit, path)
+        if text is None or not path.endswith(".json"):
+            continue
+        try:
+            files[Path(path).relative_to(plots_dir).as_posix()] = json.loads(text)
+        except json.JSONDecodeError:
+            continue
+    return files
 
 
 def render_plots(current: PlotFiles, baseline: PlotFiles, out_dir: Path) -> list[Path]:
@@ -32,19 +67,28 @@ def render_plots(current: PlotFiles, baseline: PlotFiles, out_dir: Path) -> list
     written = []
     for kind, (x, y, title) in CURVES.items():
         series = {
-            (name, label): data[kind]
+            (name, label): points
             for label, files in (("this branch", current), ("baseline", baseline))
-            for name, data in _kind_files(files, f"sklearn/{kind}/")
+            for name, points in _kind_files(files, f"{PREFIX}{kind}/")
         }
         if series:
             written.append(_curves(series, x, y, title, out_dir / f"{kind}.png"))
-    matrices = {label: files.get("sklearn/confusion_matrix.json") for label, files in _sides(current, baseline)}
-    if any(matrices.values()):
+    for kind, (x, y, title) in SCATTERS.items():
+        sides = {label: files.get(f"{PREFIX}{kind}.json") for label, files in _sides(current, baseline)}
+        if any(_points(v) for v in sides.values()):
+            written.append(_scatter(sides, x, y, title, out_dir / f"{kind}.png"))
+    matrices = {label: files.get(f"{PREFIX}confusion_matrix.json") for label, files in _sides(current, baseline)}
+    if any(_points(v) for v in matrices.values()):
         written.append(_confusion(matrices, out_dir / "confusion_matrix.png"))
-    importance = {label: files.get("custom/feature_importance.json") for label, files in _sides(current, baseline)}
-    if any(importance.values()):
+    importance = {label: files.get(f"{PREFIX}feature_importance.json") for label, files in _sides(current, baseline)}
+    if any(_points(v) for v in importance.values()):
         written.append(_importance(importance, out_dir / "feature_importance.png"))
     return written
+
+
+def _points(data: object) -> list[dict]:
+    """A plot file's points, or nothing when the file has another shape (an older layout)."""
+    return data if isinstance(data, list) and all(isinstance(p, dict) for p in data) else []
 
 
 def _sides(current: PlotFiles, baseline: PlotFiles):
@@ -53,9 +97,9 @@ def _sides(current: PlotFiles, baseline: PlotFiles):
 
 def _kind_files(files: PlotFiles, prefix: str):
     return sorted(
-        (path.removeprefix(prefix).removesuffix(".json"), data)
+        (path.removeprefix(prefix).removesuffix(".json"), _points(data))
         for path, data in files.items()
-        if path.startswith(prefix)
+        if path.startswith(prefix) and _points(data)
     )
 
 
@@ -70,7 +114,20 @@ def _curves(series: dict, x: str, y: str, title: str, path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(5, 4))
     for (name, label), points in sorted(series.items()):
         frame = pd.DataFrame(points)
+        if x not in frame or y not in frame:
+            continue
         axes.plot(frame[x], frame[y], linestyle="--" if label == "baseline" else "-", label=f"{name} ({label})")
+    axes.set(title=title, xlabel=x, ylabel=y)
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def _scatter(sides: dict, x: str, y: str, title: str, path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(5, 4))
+    for label, data in sides.items():
+        frame = pd.DataFrame(_points(data))
+        if x in frame and y in frame:
+            axes.scatter(frame[x], frame[y], s=8, alpha=0.6, label=label)
     axes.set(title=title, xlabel=x, ylabel=y)
     axes.legend(fontsize="small")
     return _save(figure, path)
@@ -78,13 +135,14 @@ def _curves(series: dict, x: str, y: str, title: str, path: Path) -> Path:
 
 def _confusion(matrices: dict, path: Path) -> Path:
     figure, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices), 3.5), squeeze=False)
-    for axis, (label, rows) in zip(axes[0], matrices.items(), strict=True):
+    for axis, (label, data) in zip(axes[0], matrices.items(), strict=True):
         axis.set_title(label)
-        if not rows:
+        frame = pd.DataFrame(_points(data))
+        if frame.empty or not {"actual", "predicted", "count"} <= set(frame):
             axis.text(0.5, 0.5, "no baseline", ha="center")
             axis.axis("off")
             continue
-        table = pd.crosstab(pd.DataFrame(rows)["actual"], pd.DataFrame(rows)["predicted"])
+        table = frame.pivot_table(index="actual", columns="predicted", values="count", aggfunc="sum", fill_value=0)
         axis.imshow(table.to_numpy(), cmap="Blues")
         axis.set(xticks=range(len(table.columns)), yticks=range(len(table.index)), xlabel="predicted", ylabel="actual")
         axis.set_xticklabels(table.columns)
@@ -98,12 +156,12 @@ def _confusion(matrices: dict, path: Path) -> Path:
 
 def _importance(importance: dict, path: Path) -> Path:
     frames = [
-        pd.DataFrame(rows).set_index("feature")["importance"].rename(label)
+        pd.DataFrame(_points(rows)).set_index("feature")["importance"].rename(label)
         for label, rows in importance.items()
-        if rows
+        if _points(rows)
     ]
     table = pd.concat(frames, axis=1).fillna(0).sort_values(frames[-1].name)
     figure, axes = plt.subplots(figsize=(5, 0.35 * len(table) + 1))
     table.plot.barh(ax=axes)
-    axes.set(title="Permutation importance", xlabel="mean drop in log loss")
+    axes.set(title="Permutation importance", xlabel="mean loss in score when the feature is shuffled")
     return _save(figure, path)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline.drift_columns import dataset_drift
-from pipeline.drift_tests import CATEGORICAL, NUMERIC
+from pipeline.drift_stats import CATEGORICAL, NUMERIC
 from pipeline.params import load_params
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """Drift: the five statistical tests, Evidently's choice of test, the verdicts and the reports.
 
-The tests in drift_tests.py reimplement Evidently 0.7's defaults with numpy and
+The tests in drift_stats.py reimplement Evidently 0.7's defaults with numpy and
 scipy, so each is checked against scipy's own function on random samples and
 against values worked out by hand on tiny inputs. The choice of test, the
 drift rule at the threshold exactly, the cleaning of nulls and infinities, the
@@ -24,22 +24,21 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from pipeline import drift_tests
-from pipeline.contract import features_of
+from pipeline import drift_stats
 from pipeline.drift import drift_report
-from pipeline.drift_columns import column_drift, dataset_drift
+from pipeline.drift_columns import as_dict, column_drift, dataset_drift
 from pipeline.drift_render import markdown_summary, render_html
-from pipeline.drift_tests import CATEGORICAL, NUMERIC, default_method
+from pipeline.drift_stats import CATEGORICAL, NUMERIC, default_method
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.features import features_of
 from pipeline.files import write_csv
-from pipeline.metrics import score
+from pipeline.metrics import score_classification, score_regression
 from pipeline.params import ColumnDriftParams, DriftParams
 from pipeline.synthetic import generate
 from pipeline.train import fit_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_REFERENCE_ROWS, MAX_UNIQUE_FOR_DISCRETE = 1000, 5  # Evidently's defaults
-SHIFTED = "flipper_length_mm"
 
 
 def floats(*values: float) -> np.ndarray:
@@ -80,7 +79,7 @@ def test_ks_is_scipys_two_sample_ks(n_ref, n_cur, shift):
     rng = np.random.default_rng(n_ref + n_cur)
     ref, cur = rng.normal(size=n_ref), rng.normal(shift, size=n_cur)
 
-    assert drift_tests.ks(ref, cur, NUMERIC) == stats.ks_2samp(ref, cur).pvalue
+    assert drift_stats.ks(ref, cur, NUMERIC) == stats.ks_2samp(ref, cur).pvalue
 
 
 def scipy_chisquare(ref: np.ndarray, cur: np.ndarray) -> float:
@@ -97,20 +96,20 @@ def test_chisquare_is_scipys_with_reference_counts_scaled_to_the_current_size(ki
     ref = rng.choice(values, size=400, p=[0.4, 0.3, 0.2, 0.1])
     cur = rng.choice(values, size=250, p=[0.3, 0.3, 0.2, 0.2])
 
-    assert drift_tests.chisquare(ref, cur, kind) == pytest.approx(scipy_chisquare(ref, cur), rel=1e-12)
+    assert drift_stats.chisquare(ref, cur, kind) == pytest.approx(scipy_chisquare(ref, cur), rel=1e-12)
 
 
 def test_chisquare_by_hand_on_tiny_counts():
     # reference a,a,b,b scaled to 8 rows expects 4 and 4; observed 6 and 2:
     # chi2 = (6-4)^2/4 + (2-4)^2/4 = 2 with 1 degree of freedom, so p = erfc(sqrt(2/2)).
-    p = drift_tests.chisquare(labels("aabb"), labels("aaaaaabb"), CATEGORICAL)
+    p = drift_stats.chisquare(labels("aabb"), labels("aaaaaabb"), CATEGORICAL)
 
     assert p == pytest.approx(math.erfc(1.0), rel=1e-12)
 
 
 def test_chisquare_of_a_value_unseen_in_the_reference_is_zero():
     # An expected count of 0 with an observed count above 0 is an infinite statistic, as in Evidently.
-    assert drift_tests.chisquare(labels("aabbcc"), labels("abcd"), CATEGORICAL) == 0.0
+    assert drift_stats.chisquare(labels("aabbcc"), labels("abcd"), CATEGORICAL) == 0.0
 
 
 def two_proportion_z(ref: np.ndarray, cur: np.ndarray) -> float:
@@ -129,33 +128,33 @@ def test_z_is_the_two_proportion_z_test(kind):
     values = np.asarray(["no", "yes"], dtype=object) if kind == CATEGORICAL else floats(0, 1)
     ref, cur = rng.choice(values, size=300, p=[0.6, 0.4]), rng.choice(values, size=120, p=[0.5, 0.5])
 
-    assert drift_tests.z(ref, cur, kind) == pytest.approx(two_proportion_z(ref, cur), rel=1e-12)
+    assert drift_stats.z(ref, cur, kind) == pytest.approx(two_proportion_z(ref, cur), rel=1e-12)
 
 
 def test_z_by_hand():
     # p1 = 2/4, p2 = 4/4, pooled 6/8: z = 0.5 / sqrt(0.75 * 0.25 * (1/4 + 1/4)) = sqrt(8/3);
     # p = 2 * (1 - Phi(z)) = erfc(z / sqrt(2)) = erfc(sqrt(4/3)) ~ 0.1025.
-    p = drift_tests.z(floats(0, 0, 1, 1), floats(1, 1, 1, 1), NUMERIC)
+    p = drift_stats.z(floats(0, 0, 1, 1), floats(1, 1, 1, 1), NUMERIC)
 
     assert p == pytest.approx(math.erfc(math.sqrt(4 / 3)), rel=1e-9)
     assert p == pytest.approx(0.10247, abs=1e-5)
 
 
 def test_z_does_not_depend_on_which_value_sorts_first():
-    assert drift_tests.z(labels("aaab"), labels("abbb"), CATEGORICAL) == pytest.approx(
-        drift_tests.z(labels("bbba"), labels("baaa"), CATEGORICAL), rel=1e-12
+    assert drift_stats.z(labels("aaab"), labels("abbb"), CATEGORICAL) == pytest.approx(
+        drift_stats.z(labels("bbba"), labels("baaa"), CATEGORICAL), rel=1e-12
     )
 
 
 def test_z_of_the_same_constant_is_one():
-    assert drift_tests.z(labels("aaaa"), labels("aa"), CATEGORICAL) == 1.0
+    assert drift_stats.z(labels("aaaa"), labels("aa"), CATEGORICAL) == 1.0
 
 
 def test_z_saturates_to_zero_like_evidently():
     # Evidently computes 2 * (1 - cdf(|z|)), which is exactly 0.0 for |z| above ~8.3 (2 * sf(|z|) would not be).
     ref, cur = with_distinct(1000, 2, NUMERIC), np.ones(1000)
 
-    assert drift_tests.z(ref, cur, NUMERIC) == 0.0
+    assert drift_stats.z(ref, cur, NUMERIC) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -172,16 +171,16 @@ def test_z_saturates_to_zero_like_evidently():
 def test_wasserstein_is_scipys_distance_over_the_reference_std(ref, cur):
     expected = stats.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)
 
-    assert drift_tests.wasserstein(ref, cur, NUMERIC) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert drift_stats.wasserstein(ref, cur, NUMERIC) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
 def test_wasserstein_by_hand_uses_the_population_std():
     # Distance 1 between [0, 1] and [1, 2]; the population std of [0, 1] is 0.5 (the sample std would be 0.71).
-    assert drift_tests.wasserstein(floats(0, 1), floats(1, 2), NUMERIC) == pytest.approx(2.0, rel=1e-12)
+    assert drift_stats.wasserstein(floats(0, 1), floats(1, 2), NUMERIC) == pytest.approx(2.0, rel=1e-12)
 
 
 def test_wasserstein_of_a_constant_reference_divides_by_the_floor():
-    assert drift_tests.wasserstein(np.full(10, 5.0), np.full(10, 5.002), NUMERIC) == pytest.approx(2.0, rel=1e-6)
+    assert drift_stats.wasserstein(np.full(10, 5.0), np.full(10, 5.002), NUMERIC) == pytest.approx(2.0, rel=1e-6)
 
 
 def scipy_js_on_shares(ref: np.ndarray, cur: np.ndarray) -> float:
@@ -201,14 +200,14 @@ def test_jensenshannon_of_categories_compares_value_shares():
     values = np.asarray(["Adelie", "Chinstrap", "Gentoo"], dtype=object)
     ref, cur = rng.choice(values, size=1500, p=[0.5, 0.2, 0.3]), rng.choice(values, size=700, p=[0.3, 0.3, 0.4])
 
-    assert drift_tests.jensenshannon(ref, cur, CATEGORICAL) == pytest.approx(scipy_js_on_shares(ref, cur), rel=1e-12)
+    assert drift_stats.jensenshannon(ref, cur, CATEGORICAL) == pytest.approx(scipy_js_on_shares(ref, cur), rel=1e-12)
 
 
 def test_jensenshannon_of_a_continuous_column_uses_a_sturges_histogram_over_both_samples():
     rng = np.random.default_rng(17)
     ref, cur = rng.normal(size=1500), rng.normal(0.3, 1.2, size=800)
 
-    value = drift_tests.jensenshannon(ref, cur, NUMERIC)
+    value = drift_stats.jensenshannon(ref, cur, NUMERIC)
 
     assert value == pytest.approx(scipy_js_on_sturges_histogram(ref, cur), rel=1e-12)
     assert value != pytest.approx(scipy_js_on_shares(ref, cur))  # value by value, disjoint floats look maximal
@@ -219,7 +218,7 @@ def test_jensenshannon_bins_numeric_columns_only_above_20_distinct_reference_val
     ref = np.repeat(np.arange(float(reference_distinct)), 5)
     cur = ref + 0.5  # no value in common with the reference, but the same histogram shape
 
-    value = drift_tests.jensenshannon(ref, cur, NUMERIC)
+    value = drift_stats.jensenshannon(ref, cur, NUMERIC)
 
     if binned:
         assert value == pytest.approx(scipy_js_on_sturges_histogram(ref, cur), rel=1e-12)
@@ -229,8 +228,8 @@ def test_jensenshannon_bins_numeric_columns_only_above_20_distinct_reference_val
 
 
 def test_jensenshannon_of_identical_distributions_is_zero():
-    assert drift_tests.jensenshannon(labels("aabbc"), labels("cbbaa"), CATEGORICAL) == 0.0
-    assert drift_tests.jensenshannon(np.arange(100.0), np.arange(100.0)[::-1], NUMERIC) == 0.0
+    assert drift_stats.jensenshannon(labels("aabbc"), labels("cbbaa"), CATEGORICAL) == 0.0
+    assert drift_stats.jensenshannon(np.arange(100.0), np.arange(100.0)[::-1], NUMERIC) == 0.0
 
 
 # default_method: Evidently's choice of test
@@ -312,7 +311,7 @@ def test_default_method_reads_its_limits_from_the_arguments():
     ],
 )
 def test_drift_rule_at_the_threshold(method, threshold, at_threshold, just_below, just_above):
-    drifted = drift_tests.METHODS[method].drifted
+    drifted = drift_stats.METHODS[method].drifted
 
     assert drifted(threshold, threshold) is at_threshold
     assert drifted(threshold - 1e-9, threshold) is just_below
@@ -320,7 +319,7 @@ def test_drift_rule_at_the_threshold(method, threshold, at_threshold, just_below
 
 
 def test_statistic_kind_of_each_method():
-    assert {name: m.statistic for name, m in drift_tests.METHODS.items()} == {
+    assert {name: m.statistic for name, m in drift_stats.METHODS.items()} == {
         "ks": "p_value",
         "chisquare": "p_value",
         "z": "p_value",
@@ -348,7 +347,7 @@ def test_categorical_nulls_are_dropped_before_testing(drift_params):
     reference = pd.Series(["a", None, "b", "a", np.nan, "b"], dtype=object)
     current = pd.Series(["a", "b", None, None], dtype=object)
 
-    result = column_drift("c", reference, current, CATEGORICAL, drift_params)
+    result = column_drift("c", reference, current, CATEGORICAL, drift_params.model_copy(update={"min_rows": 1}))
 
     assert (result.reference_rows, result.current_rows) == (4, 2)
     assert result.method == "z"  # nulls are not a third value
@@ -457,6 +456,7 @@ def test_dataset_drifts_when_the_drifted_share_reaches_the_threshold(drift_param
         "share": pytest.approx(share),
         "threshold": 0.5,
         "drifted": verdict,
+        "note": None,
     }
 
 
@@ -526,10 +526,10 @@ def test_column_null_in_both_does_not_drift(drift_params):
 
 
 def test_category_unseen_in_the_reference_is_noted_and_drifts(drift_params):
-    reference = pd.Series(["Biscoe", "Dream"] * 30)
-    current = pd.Series(["Biscoe", "Dream"] * 10 + ["Atlantis"])
+    reference = pd.Series(["north", "south"] * 30)
+    current = pd.Series(["north", "south"] * 10 + ["Atlantis"])
 
-    result = column_drift("island", reference, current, CATEGORICAL, drift_params)
+    result = column_drift("place", reference, current, CATEGORICAL, drift_params)
 
     assert result.note == "values not seen in reference: Atlantis"
     assert (result.method, result.value, result.drifted) == ("chisquare", 0.0, True)
@@ -542,89 +542,113 @@ def test_empty_current_batch_is_a_pipeline_error(drift_params):
         dataset_drift(reference, reference.iloc[:0], kinds, drift_params)
 
 
-# drift_report on the project's contract
-
-
-@pytest.fixture(scope="module")
-def features(contract):
-    return features_of(contract)
-
-
-@pytest.fixture(scope="module")
-def batches(contract) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A reference and a labelled current batch from one synthetic sample, with one numeric column shifted."""
-    frame = generate(800, seed=0, contract=contract)
-    reference, current = frame.iloc[:500].reset_index(drop=True), frame.iloc[500:].reset_index(drop=True)
-    current[SHIFTED] = current[SHIFTED] + 15
-    return reference, current
-
-
-@pytest.fixture(scope="module")
-def model(batches, features, params):
-    """The repository's model (params.yaml's train section) fitted on the reference batch."""
-    return fit_model(batches[0], features, params.train)
+# drift_report on the project's contract, and on the toy contracts of the other tasks
 
 
 TEST_METRICS = {"accuracy": 0.9, "balanced_accuracy": 0.89, "f1": 0.88, "roc_auc": 0.95, "log_loss": 0.3}
 
 
-def test_report_finds_the_shifted_column_first(batches, features, drift_params):
-    reference, current = batches
+@pytest.fixture(scope="module", params=["project", "binary", "multiclass", "regression"])
+def subject(request, contract, toy_contracts):
+    """(features, reference, current with its first numeric feature shifted far) for a contract."""
+    schema = contract if request.param == "project" else toy_contracts[request.param]
+    features = features_of(schema)
+    if not features.numeric:
+        pytest.skip("this contract has no numeric feature to shift")
+    frame = generate(800, seed=0, contract=schema)
+    reference, current = frame.iloc[:500].reset_index(drop=True), frame.iloc[500:].reset_index(drop=True)
+    shifted = features.numeric[0]
+    spread = float(reference[shifted].std()) or 1.0
+    current[shifted] = current[shifted] + 3 * spread
+    return features, reference, current, shifted
+
+
+@pytest.fixture(scope="module")
+def model(subject, params):
+    """The repository's model (params.yaml's train section) fitted on the reference batch."""
+    features, reference, _, _ = subject
+    return fit_model(reference, features, params.train)
+
+
+def test_metrics_of_task(subject):
+    """The helper below gives a metrics dict with the task's names."""
+    features = subject[0]
+    assert (
+        set(metrics_for(features))
+        == {"classification": set(TEST_METRICS), "regression": {"rmse", "mae", "median_ae", "r2"}}[features.task]
+    )
+
+
+def metrics_for(features):
+    return {"classification": dict(TEST_METRICS), "regression": {"rmse": 1.0, "mae": 0.8, "median_ae": 0.5, "r2": 0.7}}[
+        features.task
+    ]
+
+
+def test_report_finds_the_shifted_column_first(subject, drift_params):
+    features, reference, current, shifted = subject
 
     report = drift_report(reference, current, features, drift_params)
 
-    assert report["columns"][0]["column"] == SHIFTED
+    assert report["columns"][0]["column"] == shifted
     assert report["columns"][0]["drifted"]
     assert {c["column"] for c in report["columns"]} == set(features.columns)
     assert (report["reference_rows"], report["current_rows"]) == (500, 300)
     assert report["dataset"]["columns"] == len(features.columns)
-    assert report["dataset"]["drifted"] is False
     assert report["prediction"] is None
     assert report["performance"] is None
 
 
-def test_report_has_target_drift_when_the_batch_is_labelled(batches, features, drift_params):
-    reference, current = batches
+def test_report_has_target_drift_when_the_batch_is_labelled(subject, drift_params):
+    features, reference, current, _ = subject
 
     target = drift_report(reference, current, features, drift_params)["target"]
 
     assert target["column"] == features.target
-    assert (target["kind"], target["method"]) == (CATEGORICAL, "z")
+    assert target["kind"] == (CATEGORICAL if features.is_classification else NUMERIC)
+    if features.is_binary:
+        assert target["method"] == "z"
+    if not features.is_classification:
+        assert target["method"] == "ks"  # a numeric target gets the numeric test
     assert target["current_rows"] == len(current)
 
 
-def test_report_has_no_target_drift_when_the_batch_is_unlabelled(batches, features, drift_params):
-    reference, current = batches
+def test_report_has_no_target_drift_when_the_batch_is_unlabelled(subject, drift_params):
+    features, reference, current, shifted = subject
 
     report = drift_report(reference, current.drop(columns=features.target), features, drift_params)
 
     assert report["target"] is None
-    assert report["columns"][0]["column"] == SHIFTED
+    assert report["columns"][0]["column"] == shifted
 
 
-def test_report_with_a_model_has_prediction_drift_and_performance(batches, features, drift_params, model):
-    reference, current = batches
+def test_report_with_a_model_has_prediction_drift_and_performance(subject, drift_params, model):
+    features, reference, current, _ = subject
+    test_metrics = metrics_for(features)
 
-    report = drift_report(reference, current, features, drift_params, model, TEST_METRICS)
+    report = drift_report(reference, current, features, drift_params, model, test_metrics)
 
     prediction = report["prediction"]
     assert prediction["column"] == "prediction"
     assert (prediction["reference_rows"], prediction["current_rows"]) == (len(reference), len(current))
-    assert prediction["method"] == "z"  # two classes
-    assert report["performance"]["test"] == TEST_METRICS
-    classes = [str(c) for c in model.classes_]
-    proba = model.predict_proba(current[features.columns])
-    expected = score(current[features.target], proba, classes, features.positive_class)
+    assert prediction["kind"] == (CATEGORICAL if features.is_classification else NUMERIC)
+    assert report["performance"]["test"] == test_metrics
+    X, y = current[features.columns], current[features.target]
+    if features.is_classification:
+        expected = score_classification(y, model.predict_proba(X), list(model.classes_), features.positive_class)
+    else:
+        expected = score_regression(y, model.predict(X))
     assert report["performance"]["current"] == expected
 
 
-def test_report_of_an_unlabelled_batch_has_no_current_performance(batches, features, drift_params, model):
-    reference, current = batches
+def test_report_of_an_unlabelled_batch_has_no_current_performance(subject, drift_params, model):
+    features, reference, current, _ = subject
+    test_metrics = metrics_for(features)
 
-    report = drift_report(reference, current.drop(columns=features.target), features, drift_params, model, TEST_METRICS)
+    report = drift_report(reference, current.drop(columns=features.target), features, drift_params, model, test_metrics)
 
     assert report["prediction"] is not None
-    assert report["performance"] == {"test": TEST_METRICS, "current": None}
+    assert report["performance"] == {"test": test_metrics, "current": None}
 
 
 def table_rows(markdown: str) -> list[str]:
@@ -634,34 +658,41 @@ def table_rows(markdown: str) -> list[str]:
     return [line for line in lines[start + 1 :] if line.startswith("|")]
 
 
-def test_markdown_summary_without_drift(batches, features, drift_params, model):
-    report = drift_report(*batches, features, drift_params, model, TEST_METRICS)
+def test_markdown_summary_without_drift(subject, drift_params, model):
+    features, reference, current, shifted = subject
+    report = drift_report(reference, current, features, drift_params, model, metrics_for(features))
 
     summary = markdown_summary(report)
 
-    assert summary.startswith("**No dataset drift**: 1 of 9 columns drifted")
-    assert table_rows(summary)[0].startswith(f"| {SHIFTED} | numeric | ks |")
+    drifted = report["dataset"]["drifted_columns"]
+    headline = "**Dataset drift detected**" if report["dataset"]["drifted"] else "**No dataset drift**"
+    assert summary.startswith(f"{headline}: {drifted} of {len(features.columns)} columns drifted")
+    assert table_rows(summary)[0].startswith(f"| {shifted} | numeric |")
     assert "⚠️ yes" in table_rows(summary)[0]
     assert "| metric | test split | current batch |" in summary
-    assert "| roc_auc | 0.9500 |" in summary
+    first_metric = next(iter(metrics_for(features)))
+    assert f"| {first_metric} | {metrics_for(features)[first_metric]:.4f} |" in summary
+    assert "model predictions" in summary
 
 
-def test_markdown_summary_with_drift(batches, features, drift_params):
-    reference, current = batches
+def test_markdown_summary_with_drift(subject, drift_params):
+    features, reference, current, _ = subject
     current = current.copy()
     for name in features.numeric:
-        current[name] = current[name] * 1.3
+        current[name] = current[name] + 3 * (float(reference[name].std()) or 1.0)
 
     report = drift_report(reference, current, features, drift_params)
     summary = markdown_summary(report)
 
-    assert summary.startswith("**Dataset drift detected**")
+    if report["dataset"]["share"] >= drift_params.dataset_drift_share:
+        assert summary.startswith("**Dataset drift detected**")
     assert table_rows(summary)[0].startswith(f"| {report['columns'][0]['column']} |")
     assert report["columns"][0]["drifted"]
 
 
-def test_html_is_self_contained(batches, features, drift_params):
-    report = drift_report(*batches, features, drift_params)
+def test_html_is_self_contained(subject, drift_params):
+    features, reference, current, _ = subject
+    report = drift_report(reference, current, features, drift_params)
 
     page = render_html(report)
 
@@ -670,19 +701,19 @@ def test_html_is_self_contained(batches, features, drift_params):
     assert "http" not in page.lower()
     assert re.search(r"\b(?:src|href)\s*=", page) is None
     assert page.count("<svg") == len(report["columns"])  # a distribution chart inline for every column
-    assert "No dataset drift" in page
 
 
-def test_html_is_deterministic_and_in_severity_order(batches, features, drift_params):
-    first = render_html(drift_report(*batches, features, drift_params))
-    report = drift_report(*batches, features, drift_params)
+def test_html_is_deterministic_and_in_severity_order(subject, drift_params):
+    features, reference, current, shifted = subject
+    first = render_html(drift_report(reference, current, features, drift_params))
+    report = drift_report(reference, current, features, drift_params)
 
     second = render_html(report)
 
     assert first == second
     positions = [second.index(f"<b>{c['column']}</b>") for c in report["columns"]]
     assert positions == sorted(positions)
-    assert positions[0] == second.index(f"<b>{SHIFTED}</b>")
+    assert positions[0] == second.index(f"<b>{shifted}</b>")
 
 
 # The CLI
@@ -694,7 +725,19 @@ def drift_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
 
 
-def test_cli_writes_the_three_reports(batches, tmp_path):
+@pytest.fixture(scope="module")
+def batches(contract):
+    """The project's contract: a reference and a current batch, the first numeric feature shifted far."""
+    features = features_of(contract)
+    frame = generate(800, seed=0, contract=contract)
+    reference, current = frame.iloc[:500].reset_index(drop=True), frame.iloc[500:].reset_index(drop=True)
+    if features.numeric:  # the largest reference values: drifted, and still inside the contract's range
+        name = features.numeric[0]
+        current[name] = reference[name].sort_values(ascending=False, ignore_index=True).iloc[: len(current)]
+    return reference, current
+
+
+def test_cli_writes_the_three_reports(batches, contract, tmp_path):
     reference, current = tmp_path / "reference.csv", tmp_path / "current.csv"
     write_csv(batches[0], reference)
     write_csv(batches[1], current)
@@ -704,7 +747,7 @@ def test_cli_writes_the_three_reports(batches, tmp_path):
 
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "drift.json").read_text(encoding="utf-8"))
-    assert report["columns"][0]["column"] == SHIFTED
+    assert {c["column"] for c in report["columns"]} == set(features_of(contract).columns)
     assert report["current_rows"] == len(batches[1])
     assert (out / "drift.md").read_text(encoding="utf-8") in result.stdout
     assert (out / "drift.html").read_text(encoding="utf-8").startswith("<!doctype html>")
@@ -713,16 +756,15 @@ def test_cli_writes_the_three_reports(batches, tmp_path):
 def test_cli_rejects_a_current_batch_that_breaks_the_contract(batches, tmp_path):
     reference, current = tmp_path / "reference.csv", tmp_path / "current.csv"
     write_csv(batches[0], reference)
-    broken = batches[1].copy()
-    broken.loc[3, "island"] = "Atlantis"
+    broken = batches[1].assign(not_in_the_contract=1)
     write_csv(broken, current)
 
     result = drift_cli(reference, current, "--out", tmp_path / "out")
 
     assert result.returncode == 1
     assert str(current) in result.stderr
-    assert "'island'" in result.stderr
-    assert "Atlantis" in result.stderr
+    assert "'not_in_the_contract'" in result.stderr
+    assert "unexpected column" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -735,12 +777,109 @@ def test_cli_needs_both_files(tmp_path):
 
 
 def test_numeric_only_method_on_a_categorical_column_is_a_config_error(drift_params):
-    params = drift_params.model_copy(update={"columns": {"island": ColumnDriftParams(method="ks")}})
-    with pytest.raises(ConfigError, match=r"drift\.columns\.island\.method: ks compares numbers"):
-        column_drift("island", pd.Series(["a", "b"] * 5), pd.Series(["a", "a"] * 5), "categorical", params)
+    params = drift_params.model_copy(update={"columns": {"place": ColumnDriftParams(method="ks")}})
+    with pytest.raises(ConfigError, match=r"drift\.columns\.place\.method: ks compares numbers"):
+        column_drift("place", pd.Series(["a", "b"] * 5), pd.Series(["a", "a"] * 5), "categorical", params)
 
 
 def test_empty_reference_is_a_clear_error(drift_params):
     frame = pd.DataFrame({"x": [1.0, 2.0]})
     with pytest.raises(PipelineError, match="the reference has no rows"):
         dataset_drift(frame.iloc[:0], frame, {"x": "numeric"}, drift_params)
+
+
+# Too little data, typos in overrides, and thresholds checked against the test that runs
+
+
+def test_a_one_row_batch_is_too_small_for_a_verdict(drift_params):
+    reference, current = pd.DataFrame({"x": np.arange(100.0)}), pd.DataFrame({"x": [5.0]})
+
+    columns, verdict = dataset_drift(reference, current, {"x": NUMERIC}, drift_params)
+
+    [column] = columns
+    assert (column.judged, column.drifted, column.method) == (False, False, None)
+    assert "too few values for a verdict" in column.note
+    assert (verdict["drifted"], verdict["share"]) == (None, None)
+    assert "no column has enough values" in verdict["note"]
+
+
+def test_columns_with_too_few_values_are_left_out_of_the_share(drift_params):
+    reference = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100.0)})
+    current = pd.DataFrame({"x": np.arange(100.0) + 80, "y": [1.0, *([np.nan] * 99)]})
+
+    _, verdict = dataset_drift(reference, current, {"x": NUMERIC, "y": NUMERIC}, drift_params)
+
+    assert (verdict["columns"], verdict["drifted_columns"], verdict["share"]) == (1, 1, 1.0)
+
+
+def test_method_of_a_column_without_verdict_prints_n_a(drift_params):
+    reference, current = pd.DataFrame({"x": np.arange(100.0)}), pd.DataFrame({"x": [5.0, 6.0]})
+    columns, verdict = dataset_drift(reference, current, {"x": NUMERIC}, drift_params)
+    report = {
+        "dataset": verdict,
+        "columns": [as_dict(c) for c in columns],
+        "reference_rows": 100,
+        "current_rows": 2,
+        "target": None,
+        "prediction": None,
+        "performance": None,
+    }
+
+    summary = markdown_summary(report)
+
+    assert "None" not in summary
+    assert "| x (too few values for a verdict: 100 reference, 2 current" in summary
+    assert summary.startswith("**No drift verdict**")
+    assert "| n/a | n/a | n/a | n/a |" in summary
+
+
+def test_an_override_for_a_column_that_is_not_compared_is_an_error(drift_params):
+    params = overridden(drift_params, x_typo=ColumnDriftParams(threshold=0.01))
+    frame = pd.DataFrame({"x": np.arange(50.0)})
+    with pytest.raises(ConfigError, match=r"drift\.columns: x_typo is not a column the drift check compares \(x\)"):
+        dataset_drift(frame, frame, {"x": NUMERIC}, params)
+
+
+def test_a_threshold_without_a_method_is_checked_against_the_default_test(drift_params):
+    """The default test for a small numeric reference is KS, a p-value: a threshold of 2 would always drift."""
+    params = overridden(drift_params, x=ColumnDriftParams(threshold=2.0))
+    with pytest.raises(ConfigError, match=r"drift\.columns\.x\.threshold: 2\.0 is not below 1.*ks, a p-value test"):
+        column_drift("x", SHIFT_REF, SHIFT_CUR, NUMERIC, params)
+
+
+def test_a_threshold_without_a_method_may_exceed_one_for_a_distance(drift_params):
+    params = overridden(
+        drift_params.model_copy(update={"small_reference_rows": 10}), x=ColumnDriftParams(threshold=2.0)
+    )
+    result = column_drift("x", SHIFT_REF, SHIFT_CUR, NUMERIC, params)
+    assert (result.method, result.threshold, result.drifted) == ("wasserstein", 2.0, False)
+
+
+def test_threshold_of_exactly_one_for_a_p_value_test_is_refused(drift_params):
+    params = overridden(drift_params, x=ColumnDriftParams(threshold=1.0))
+    with pytest.raises(ConfigError, match="is not below 1"):
+        column_drift("x", SHIFT_REF, SHIFT_CUR, NUMERIC, params)
+
+
+def test_markdown_escapes_names_and_notes_from_the_data(drift_params):
+    evil = "<img src=x onerror=alert(1)>|[x](javascript:alert(1))"
+    reference = pd.DataFrame({evil: ["a", "b"] * 30})
+    current = pd.DataFrame({evil: ["a", "b"] * 10 + ["<b>bold</b>|`tick`"]})
+    columns, verdict = dataset_drift(reference, current, {evil: CATEGORICAL}, drift_params)
+    report = {
+        "dataset": verdict,
+        "columns": [as_dict(c) for c in columns],
+        "reference_rows": 60,
+        "current_rows": 21,
+        "target": None,
+        "prediction": None,
+        "performance": None,
+    }
+
+    summary = markdown_summary(report)
+
+    assert "<img" not in summary
+    assert "<b>" not in summary
+    assert "](javascript" not in summary
+    [row] = table_rows(summary)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 7  # six cells: no pipe from the data splits the row

@@ -1,29 +1,38 @@
-"""Gate: every rule's verdict, the table CI prints, the git baseline, and the CLI end to end.
+"""Gate: every rule's verdict, failing closed, the table CI prints, the git baseline, and the CLI end to end.
 
-evaluate_gates is pure, so each rule is checked on its own with GateParams
-built here. The baseline is read from a real git repository made in a
-temporary directory (branches, tags, a remote-only branch), and the CLI runs in
-such a repository with the project's params.yaml, as CI runs it.
+`judge` is pure, so each rule is checked on its own with GateParams built
+here. A gate that cannot be evaluated fails with its reason: a metric the run
+does not produce, a baseline revision that does not exist, a drift share that
+could not be computed. Relative gates are left unjudged only when the
+baseline exists but has no metrics yet, or measured another target. The
+baseline is read from real git repositories made in temporary directories,
+and the CLI runs in such a repository with the project's params.yaml, as CI
+runs it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.baseline import read_committed_json, resolve_revision
-from pipeline.gate import GateResult, all_passed, evaluate_gates, markdown_table
-from pipeline.params import Bound, GateParams, Regression
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.gate import Baseline, GateResult, all_passed, judge, markdown_table
+from pipeline.params import Bound, ClassificationGates, GateParams, Regression, RegressionGates
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = "reports/eval/metrics.json"
-GOOD = {"accuracy": 0.9, "balanced_accuracy": 0.88, "roc_auc": 0.93, "log_loss": 0.3}
+TASK = "reports/eval/task.json"
+GOOD = {"accuracy": 0.9, "balanced_accuracy": 0.88, "f1": 0.87, "roc_auc": 0.93, "log_loss": 0.3}
+IDENTITY = {"task": "classification", "target": "y", "classes": ["a", "b"], "positive": "b"}
+REGRESSION_IDENTITY = {"task": "regression", "target": "price", "classes": [], "positive": None}
+NO_DRIFT = {"share": 0.0, "note": None}
 
 
 def gates(
@@ -31,14 +40,23 @@ def gates(
     regressions: dict[str, Regression] | None = None,
     max_drift_share: float = 0.5,
     require_validation: bool = True,
+    regression: RegressionGates | None = None,
 ) -> GateParams:
     return GateParams(
         baseline="main",
-        metrics=metrics or {},
-        regressions=regressions or {},
         max_drift_share=max_drift_share,
         require_validation=require_validation,
+        classification=ClassificationGates(metrics=metrics or {}, regressions=regressions or {}),
+        regression=regression or RegressionGates(metrics={}, regressions={}),
     )
+
+
+def baseline(metrics: dict | None = None, identity: dict | None = IDENTITY, commit: str | None = "c0ffee" * 6):
+    return Baseline("main", commit, metrics, identity)
+
+
+def run(metrics, params, base=None, drift=NO_DRIFT, validated=True, identity=IDENTITY):
+    return judge(metrics, identity, base or baseline(), drift, validated, params)
 
 
 def only(results: list[GateResult], rule: str) -> GateResult:
@@ -46,45 +64,46 @@ def only(results: list[GateResult], rule: str) -> GateResult:
     return result
 
 
-# evaluate_gates
+# absolute gates
 
 
 @pytest.mark.parametrize(("value", "passed"), [(0.85, True), (0.8, True), (0.7999, False)])
 def test_min_gate(value, passed):
-    results = evaluate_gates({"roc_auc": value}, None, 0.0, True, gates(metrics={"roc_auc": Bound(min=0.8)}))
+    verdict = run({"roc_auc": value}, gates(metrics={"roc_auc": Bound(min=0.8)}))
 
-    result = only(results, "min")
+    result = only(verdict.gates, "min")
     assert (result.name, result.value, result.threshold, result.passed) == ("roc_auc >= 0.8", value, 0.8, passed)
-    assert all_passed(results) is passed
+    assert verdict.passed is passed
 
 
 @pytest.mark.parametrize(("value", "passed"), [(0.3, True), (0.5, True), (0.5001, False)])
 def test_max_gate(value, passed):
-    results = evaluate_gates({"log_loss": value}, None, 0.0, True, gates(metrics={"log_loss": Bound(max=0.5)}))
+    verdict = run({"log_loss": value}, gates(metrics={"log_loss": Bound(max=0.5)}))
 
-    result = only(results, "max")
+    result = only(verdict.gates, "max")
     assert (result.name, result.passed) == ("log_loss <= 0.5", passed)
-    assert all_passed(results) is passed
+    assert verdict.passed is passed
 
 
 def test_min_and_max_on_one_metric_are_two_gates():
-    params = gates(metrics={"accuracy": Bound(min=0.5, max=0.99)})
+    verdict = run({"accuracy": 0.995}, gates(metrics={"accuracy": Bound(min=0.5, max=0.99)}))
 
-    results = evaluate_gates({"accuracy": 0.995}, None, 0.0, True, params)
-
-    assert [(r.rule, r.passed) for r in results if r.rule in ("min", "max")] == [("min", True), ("max", False)]
+    assert [(r.rule, r.passed) for r in verdict.gates if r.rule in ("min", "max")] == [("min", True), ("max", False)]
 
 
-def test_gate_on_a_metric_missing_from_the_metrics_fails():
+def test_a_gate_on_a_metric_the_run_does_not_produce_fails_with_the_reason():
     params = gates(metrics={"roc_auc": Bound(min=0.8)}, regressions={"roc_auc": Regression(max_drop=0.01)})
 
-    results = evaluate_gates({"accuracy": 0.9}, {"roc_auc": 0.9}, 0.0, True, params)
+    verdict = run({"accuracy": 0.9}, params, baseline({"roc_auc": 0.9}))
 
-    assert [(r.rule, r.value, r.passed) for r in results if r.rule in ("min", "max_drop")] == [
-        ("min", None, False),
-        ("max_drop", None, False),
+    assert [(r.rule, r.value, r.passed, r.reason) for r in verdict.gates if r.rule in ("min", "max_drop")] == [
+        ("min", None, False, "this run has no roc_auc"),
+        ("max_drop", None, False, "this run has no roc_auc"),
     ]
-    assert not all_passed(results)
+    assert not verdict.passed
+
+
+# relative gates
 
 
 @pytest.mark.parametrize(
@@ -99,10 +118,16 @@ def test_gate_on_a_metric_missing_from_the_metrics_fails():
 def test_max_drop_gate(value, passed):
     params = gates(regressions={"roc_auc": Regression(max_drop=0.01)})
 
-    result = only(evaluate_gates({"roc_auc": value}, {"roc_auc": 0.9}, 0.0, True, params), "max_drop")
+    result = only(run({"roc_auc": value}, params, baseline({"roc_auc": 0.9})).gates, "max_drop")
 
     assert (result.value, result.baseline, result.threshold, result.passed) == (value, 0.9, 0.01, passed)
     assert result.name == "roc_auc drops at most 0.01 vs baseline"
+
+
+def test_max_drop_of_zero_allows_no_drop_at_all():
+    params = gates(regressions={"roc_auc": Regression(max_drop=0.0)})
+    assert only(run({"roc_auc": 0.9}, params, baseline({"roc_auc": 0.9})).gates, "max_drop").passed
+    assert not only(run({"roc_auc": 0.8999}, params, baseline({"roc_auc": 0.9})).gates, "max_drop").passed
 
 
 @pytest.mark.parametrize(
@@ -112,43 +137,118 @@ def test_max_drop_gate(value, passed):
 def test_max_rise_gate(value, passed):
     params = gates(regressions={"log_loss": Regression(max_rise=0.1)})
 
-    result = only(evaluate_gates({"log_loss": value}, {"log_loss": 0.3}, 0.0, True, params), "max_rise")
+    result = only(run({"log_loss": value}, params, baseline({"log_loss": 0.3})).gates, "max_rise")
 
     assert (result.baseline, result.passed) == (0.3, passed)
     assert result.name == "log_loss rises at most 0.1 vs baseline"
 
 
-@pytest.mark.parametrize("baseline", [None, {}, {"accuracy": 0.9}])
-def test_relative_gates_without_a_baseline_are_not_judged_and_do_not_block(baseline):
+def test_regression_gates_use_the_regression_section_and_its_direction():
+    regression = RegressionGates(
+        metrics={"r2": Bound(min=0.5)}, regressions={"rmse": Regression(max_rise=1.0), "r2": Regression(max_drop=0.02)}
+    )
+    params = gates(metrics={"roc_auc": Bound(min=0.99)}, regression=regression)
+    base = baseline({"rmse": 10.0, "r2": 0.8}, REGRESSION_IDENTITY)
+
+    verdict = run({"rmse": 10.5, "mae": 8.0, "median_ae": 6.0, "r2": 0.79}, params, base, identity=REGRESSION_IDENTITY)
+
+    assert verdict.task == "regression"
+    assert {r.name: r.passed for r in verdict.gates} == {
+        "r2 >= 0.5": True,
+        "rmse rises at most 1 vs baseline": True,
+        "r2 drops at most 0.02 vs baseline": True,
+        "drifted columns share <= 0.5": True,
+        "input data passed validation": True,
+    }
+    worse = run({"rmse": 11.5, "r2": 0.79}, params, base, identity=REGRESSION_IDENTITY)
+    assert not worse.passed
+    assert [r.name for r in worse.gates if r.passed is False] == ["rmse rises at most 1 vs baseline"]
+
+
+def test_a_baseline_without_metrics_leaves_relative_gates_unjudged():
     params = gates(regressions={"roc_auc": Regression(max_drop=0.01), "log_loss": Regression(max_rise=0.05)})
 
-    results = evaluate_gates({"roc_auc": 0.1, "log_loss": 9.0}, baseline, 0.0, True, params)
+    verdict = run({"roc_auc": 0.1, "log_loss": 9.0}, params, baseline(None))
 
-    relative = [r for r in results if r.rule in ("max_drop", "max_rise")]
-    assert [(r.rule, r.baseline, r.passed) for r in relative] == [("max_drop", None, None), ("max_rise", None, None)]
-    assert all_passed(results)
+    relative = [r for r in verdict.gates if r.rule in ("max_drop", "max_rise")]
+    assert [(r.baseline, r.passed) for r in relative] == [(None, None), (None, None)]
+    assert verdict.passed
+    assert verdict.baseline["status"] == "no metrics"
+    assert "has no committed metrics yet" in verdict.baseline["note"]
+
+
+def test_a_baseline_revision_that_does_not_exist_fails_the_check():
+    params = gates(regressions={"roc_auc": Regression(max_drop=0.01)})
+
+    verdict = run({"roc_auc": 0.9}, params, Baseline("nope", None))
+
+    assert not verdict.passed
+    failed = [r for r in verdict.gates if r.passed is False]
+    assert [r.name for r in failed] == ["baseline revision exists"]
+    assert "'nope' does not exist here" in failed[0].reason
+    assert verdict.baseline["status"] == "missing"
+
+
+def test_a_baseline_that_measured_another_target_is_not_comparable():
+    params = gates(regressions={"roc_auc": Regression(max_drop=0.01)})
+    other = {**IDENTITY, "target": "z", "classes": ["a", "b", "c"], "positive": None}
+
+    verdict = run({"roc_auc": 0.5}, params, baseline({"roc_auc": 0.99}, other))
+
+    assert verdict.passed
+    assert verdict.baseline["status"] == "not comparable"
+    note = verdict.baseline["note"]
+    assert note.startswith("baseline not comparable: target changed from 'z' to 'y'")
+    assert "classes changed from ['a', 'b', 'c'] to ['a', 'b']" in note
+    assert only(verdict.gates, "max_drop").passed is None
+
+
+def test_a_baseline_from_before_task_json_is_compared():
+    params = gates(regressions={"roc_auc": Regression(max_drop=0.01)})
+    verdict = run({"roc_auc": 0.5}, params, baseline({"roc_auc": 0.99}, identity=None))
+    assert only(verdict.gates, "max_drop").passed is False
+
+
+def test_a_metric_missing_at_the_baseline_is_not_judged():
+    params = gates(regressions={"roc_auc": Regression(max_drop=0.01)})
+    result = only(run({"roc_auc": 0.5}, params, baseline({"accuracy": 0.9})).gates, "max_drop")
+    assert (result.passed, result.reason) == (None, "the baseline has no roc_auc")
+
+
+# drift and validation
 
 
 @pytest.mark.parametrize(("share", "passed"), [(0.0, True), (0.5, True), (0.51, False), (1.0, False)])
 def test_max_drift_share_gate(share, passed):
-    result = only(evaluate_gates({}, None, share, True, gates(max_drift_share=0.5)), "max_drift_share")
+    result = only(run({}, gates(max_drift_share=0.5), drift={"share": share}).gates, "max_drift_share")
 
     assert (result.name, result.value, result.passed) == ("drifted columns share <= 0.5", share, passed)
 
 
+@pytest.mark.parametrize(("limit", "share", "passed"), [(0.0, 0.0, True), (0.0, 0.01, False), (1.0, 1.0, True)])
+def test_drift_share_limits_at_the_edges(limit, share, passed):
+    assert only(run({}, gates(max_drift_share=limit), drift={"share": share}).gates, "max_drift_share").passed is passed
+
+
+def test_a_drift_share_that_could_not_be_computed_fails_with_the_reason():
+    drift = {"share": None, "note": "no column has enough values for a verdict"}
+    result = only(run({}, gates(), drift=drift).gates, "max_drift_share")
+    assert (result.passed, result.reason) == (False, "no column has enough values for a verdict")
+
+
 @pytest.mark.parametrize("validated", [True, False])
 def test_validation_gate(validated):
-    results = evaluate_gates({}, None, 0.0, validated, gates(require_validation=True))
+    verdict = run({}, gates(require_validation=True), validated=validated)
 
-    assert only(results, "validation").passed is validated
-    assert all_passed(results) is validated
+    assert only(verdict.gates, "validation").passed is validated
+    assert verdict.passed is validated
 
 
 def test_validation_gate_is_absent_when_not_required():
-    results = evaluate_gates({}, None, 0.0, False, gates(require_validation=False))
+    verdict = run({}, gates(require_validation=False), validated=False)
 
-    assert [r.rule for r in results] == ["max_drift_share"]
-    assert all_passed(results)
+    assert [r.rule for r in verdict.gates] == ["max_drift_share"]
+    assert verdict.passed
 
 
 def test_all_passed_is_false_when_any_gate_fails():
@@ -159,30 +259,59 @@ def test_all_passed_is_false_when_any_gate_fails():
     assert not all_passed([result(True), result(None), result(False)])
 
 
+def test_each_gate_records_its_threshold():
+    params = gates(
+        metrics={"roc_auc": Bound(min=0.8), "log_loss": Bound(max=0.5)},
+        regressions={"roc_auc": Regression(max_drop=0.01), "log_loss": Regression(max_rise=0.05)},
+        max_drift_share=0.3,
+    )
+    verdict = run(GOOD, params, baseline(GOOD))
+    assert {r.name: r.threshold for r in verdict.gates} == {
+        "roc_auc >= 0.8": 0.8,
+        "log_loss <= 0.5": 0.5,
+        "roc_auc drops at most 0.01 vs baseline": 0.01,
+        "log_loss rises at most 0.05 vs baseline": 0.05,
+        "drifted columns share <= 0.3": 0.3,
+        "input data passed validation": True,
+    }
+
+
 # markdown_table
 
 
 def test_table_lists_the_failed_gates_in_its_verdict():
     params = gates(metrics={"roc_auc": Bound(min=0.8), "log_loss": Bound(max=0.5)})
-    results = evaluate_gates({"roc_auc": 0.7, "log_loss": 0.3}, None, 0.9, True, params)
+    verdict = run({"roc_auc": 0.7, "log_loss": 0.3}, params, drift={"share": 0.9})
 
-    table = markdown_table(results)
+    table = markdown_table(verdict.to_json())
 
-    verdict = table.splitlines()[0]
-    assert verdict == "**2 gate(s) failed:** roc_auc >= 0.8; drifted columns share <= 0.5"
+    assert table.splitlines()[0] == "**2 gate(s) failed:** roc_auc >= 0.8; drifted columns share <= 0.5"
     assert "| roc_auc >= 0.8 | 0.7000 | n/a | ❌ **FAIL** |" in table
     assert "| log_loss <= 0.5 | 0.3000 | n/a | ✅ pass |" in table
     assert "| input data passed validation | yes | n/a | ✅ pass |" in table
 
 
-def test_table_says_all_gates_passed():
+def test_table_says_all_gates_passed_and_why_a_gate_was_not_judged():
     params = gates(metrics={"roc_auc": Bound(min=0.8)}, regressions={"roc_auc": Regression(max_drop=0.01)})
 
-    table = markdown_table(evaluate_gates({"roc_auc": 0.9}, None, 0.1, True, params))
+    table = markdown_table(run({"roc_auc": 0.9}, params, baseline(None)).to_json())
 
     assert table.startswith("**All gates passed.**\n")
     assert "FAIL" not in table
-    assert "| roc_auc drops at most 0.01 vs baseline | 0.9000 | n/a | ⚪ no baseline |" in table
+    assert "| roc_auc drops at most 0.01 vs baseline | 0.9000 | n/a | ⚪ not judged (no baseline: " in table
+
+
+def test_table_escapes_the_revision_and_reasons():
+    evil = "x<img src=y onerror=alert(1)>|[a](javascript:b)"
+    verdict = run({}, gates(), Baseline(evil, None)).to_json()
+
+    table = markdown_table(verdict)
+
+    assert "<img" not in table
+    assert "](javascript" not in table
+    for row in table.splitlines():
+        if row.startswith("| baseline"):
+            assert row.replace("\\|", "").count("|") == 5
 
 
 # The git baseline
@@ -290,6 +419,22 @@ def test_file_absent_at_the_commit_is_none(history):
     assert read_committed_json(commits["main"], "reports/eval/other.json", repo) is None
 
 
+def test_malformed_json_at_the_baseline_is_a_one_line_error(tmp_path):
+    repo = init_repo(tmp_path, "main")
+    (repo / "reports/eval").mkdir(parents=True)
+    (repo / METRICS).write_text("{not json", encoding="utf-8")
+    sha = commit(repo, "broken metrics")
+    with pytest.raises(PipelineError, match=r"reports/eval/metrics\.json at \w+: not valid JSON") as error:
+        read_committed_json(sha, METRICS, repo)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("rev", ["main;touch /tmp/x", "-rf", "a..b", "$(id)", "a b", "main\nx"])
+def test_a_revision_a_shell_would_read_specially_is_refused(tmp_path, rev):
+    with pytest.raises(ConfigError, match="is not a git revision name"):
+        resolve_revision(rev, tmp_path)
+
+
 def test_outside_a_git_repository_there_is_no_baseline(tmp_path):
     assert resolve_revision("main", tmp_path) is None
 
@@ -300,9 +445,15 @@ def test_outside_a_git_repository_there_is_no_baseline(tmp_path):
 def gate_repo(path: Path, metrics: dict[str, float], drift_share: float = 0.1) -> Path:
     """A git repository with the project's params.yaml and committed reports on branch main."""
     repo = init_repo(path, "main")
-    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["gates"]["classification"] = {
+        "metrics": {"roc_auc": {"min": 0.8}, "log_loss": {"max": 0.5}},
+        "regressions": {"roc_auc": {"max_drop": 0.01}},
+    }
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     write_json(repo / METRICS, metrics)
-    write_json(repo / "reports/drift.json", {"dataset": {"share": drift_share}})
+    write_json(repo / TASK, IDENTITY)
+    write_json(repo / "reports/drift.json", {"dataset": {"share": drift_share, "note": None}})
     write_json(repo / "reports/validation.json", {"passed": True})
     commit(repo, "baseline reports")
     return repo
@@ -326,7 +477,11 @@ def test_cli_check_passes_a_good_model(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("**All gates passed.**")
     report = gates_json(repo)
-    assert (report["baseline"], report["passed"]) == ("main", True)
+    assert (report["baseline"]["revision"], report["baseline"]["status"], report["passed"]) == (
+        "main",
+        "compared",
+        True,
+    )
     assert {g["rule"] for g in report["gates"]} == {"min", "max", "max_drop", "max_drift_share", "validation"}
     assert (repo / "reports/gates.md").read_text(encoding="utf-8") == result.stdout.rstrip("\n") + "\n"
 
@@ -357,18 +512,49 @@ def test_cli_check_fails_a_regression_against_the_committed_baseline(tmp_path):
     assert "**1 gate(s) failed:** roc_auc drops at most 0.01 vs baseline" in result.stdout
 
 
-def test_cli_without_a_baseline_lets_only_absolute_gates_decide(tmp_path):
+def test_cli_check_fails_when_the_baseline_does_not_exist(tmp_path):
     repo = gate_repo(tmp_path, GOOD)
+
+    result = gate_cli(repo, "--check", "--baseline", "nope")
+
+    assert result.returncode == 1
+    assert "baseline revision exists" in result.stdout
+    assert "'nope' does not exist here" in result.stdout
+    assert gates_json(repo)["baseline"]["status"] == "missing"
+
+
+def test_cli_with_a_baseline_that_has_no_metrics_lets_absolute_gates_decide(tmp_path):
+    repo = gate_repo(tmp_path, GOOD)
+    git(repo, "checkout", "--quiet", "--orphan", "empty")
+    git(repo, "rm", "-rq", "--cached", ".")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "nothing committed")
+    git(repo, "checkout", "--quiet", "-f", "main")
     write_json(repo / METRICS, {**GOOD, "roc_auc": 0.9})  # the regression that fails against main
 
-    result = gate_cli(repo, "--check", "--baseline", "nonexistent")
+    result = gate_cli(repo, "--check", "--baseline", "empty")
 
     assert result.returncode == 0, result.stdout
-    assert "No baseline: 'nonexistent' does not exist here" in result.stdout
+    assert "no baseline: 'empty' has no committed metrics yet" in result.stdout
     report = gates_json(repo)
-    assert (report["baseline"], report["passed"]) == (None, True)
     relative = [g for g in report["gates"] if g["rule"] in ("max_drop", "max_rise")]
-    assert [(g["baseline"], g["passed"]) for g in relative] == [(None, None), (None, None)]
+    assert [(g["baseline"], g["passed"]) for g in relative] == [(None, None)]
+
+
+def test_cli_with_the_baselines_gates_ignores_a_branch_that_lowered_its_own_bar(tmp_path):
+    repo = gate_repo(tmp_path, GOOD)
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    params["gates"]["classification"]["metrics"]["roc_auc"]["min"] = 0.1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    write_json(repo / METRICS, {**GOOD, "roc_auc": 0.7})
+
+    own = gate_cli(repo, "--check", "--baseline", "main")
+    strict = gate_cli(repo, "--check", "--baseline", "main", "--gates-from", "baseline")
+
+    assert "| roc_auc >= 0.1 | 0.7000 |" in own.stdout
+    assert strict.returncode == 1
+    assert "| roc_auc >= 0.8 | 0.7000 | n/a | ❌ **FAIL** |" in strict.stdout
+    assert "Gates from the baseline main" in strict.stdout
+    assert gates_json(repo)["gates_from"] == "the baseline main"
 
 
 def test_cli_without_check_records_a_failure_but_exits_zero(tmp_path):
@@ -381,3 +567,33 @@ def test_cli_without_check_records_a_failure_but_exits_zero(tmp_path):
     assert "FAIL" in result.stderr  # the table goes to stderr when not checking
     assert result.stdout == ""
     assert gates_json(repo)["passed"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "message"),
+    [
+        (METRICS, "{broken", "reports/eval/metrics.json: not valid JSON"),
+        (METRICS, '{"roc_auc": "high"}', "metric 'roc_auc' is 'high', not a number"),
+        ("reports/drift.json", "[]", "reports/drift.json: expected a JSON object"),
+        ("reports/drift.json", "{}", "reports/drift.json: has no dataset.share"),
+        ("reports/validation.json", '{"passed": "yes"}', "reports/validation.json: has no passed: true/false"),
+    ],
+)
+def test_cli_malformed_results_are_one_line_errors(tmp_path, path, content, message):
+    repo = gate_repo(tmp_path, GOOD)
+    (repo / path).write_text(content, encoding="utf-8")
+
+    result = gate_cli(repo, "--check")
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_refuses_a_revision_with_shell_characters(tmp_path):
+    repo = gate_repo(tmp_path, GOOD)
+    result = gate_cli(repo, "--check", "--baseline", "main;touch pwned")
+    assert result.returncode == 2
+    assert "is not a git revision name" in result.stderr
+    assert not (repo / "pwned").exists()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.contract import features_of
+from pipeline.checks import check_frame
+from pipeline.features import features_of
 from pipeline.ingest import read_bundled_penguins, split_by_study
 from pipeline.split import split_frame
 from pipeline.train import fit_model
-from pipeline.validate import check_frame
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def trained(params, contract):
     report, validated = check_frame(reference, contract, "reference")
     assert report.passed, report.failures
     features = features_of(contract)
-    train, test = split_frame(validated, features.target, params.split)
+    train, test = split_frame(validated, features, params.split)
     return fit_model(train, features, params.train), test
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.checks import check_frame
 from pipeline.errors import PipelineError
 from pipeline.ingest import read_bundled_penguins, split_by_study
 from pipeline.params import IngestParams
-from pipeline.validate import check_frame
 
 
 @pytest.fixture(scope="module")
