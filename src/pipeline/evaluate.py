@@ -13,7 +13,6 @@ baseline with another target is not compared as if it were the same model.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,12 @@ if TYPE_CHECKING:
     from pipeline.params import EvaluateParams
 
 TASK_FILE = "task.json"
+CLASSIFICATION, REGRESSION = "classification", "regression"
+# Every plot file dvc.yaml declares, by the task that fills it; the other task's files are empty lists.
+PLOTS = {
+    CLASSIFICATION: ("confusion_matrix", "roc", "precision_recall", "calibration"),
+    REGRESSION: ("predicted_vs_actual", "residuals"),
+}
 
 
 @dataclass(frozen=True)
@@ -66,13 +71,20 @@ def evaluate_model(model: Pipeline, test: pd.DataFrame, features: Features, para
         predicted = model.predict(X)
         metrics = score_regression(y, predicted)
         plots = regression_plots(y.to_numpy(dtype="float64"), predicted, params)
-    return Evaluation(metrics=metrics, identity=features.identity(), plots=[*plots, importance])
+    other = [_empty(name) for name in PLOTS[REGRESSION if features.is_classification else CLASSIFICATION]]
+    return Evaluation(metrics=metrics, identity=features.identity(), plots=[*plots, *other, importance])
 
 
 def classification_plots(
     y_true: np.ndarray, proba: np.ndarray, classes: tuple, features: Features, params: EvaluateParams
 ) -> list[Plot]:
-    """Confusion counts, then ROC, precision-recall and calibration per class (the positive one when binary)."""
+    """Confusion counts, then one ROC, precision-recall and calibration curve.
+
+    Binary targets plot the contract's positive class. Multiclass targets plot
+    the micro-average over the classes (every class against the rest, pooled)
+    for ROC and precision-recall, and the top-label calibration (the predicted
+    class's probability against how often it is right).
+    """
     import numpy as np
     import pandas as pd
     from sklearn.calibration import calibration_curve
@@ -87,39 +99,46 @@ def classification_plots(
         for i, a in enumerate(classes)
         for j, p in enumerate(classes)
     ]
+    if features.is_binary:
+        hit = y_true == features.positive_class
+        score = proba[:, classes.index(features.positive_class)]
+        calibrated_hit, confidence = hit, score
+    else:
+        hit = (actual[:, None] == np.arange(k)[None, :]).ravel()
+        score = proba.ravel()
+        calibrated_hit, confidence = proba.argmax(axis=1) == actual, proba.max(axis=1)
     plots = [Plot("confusion_matrix", confusion, "predicted", "actual", "confusion_counts", "Confusion matrix")]
-    shown = [features.positive_class] if features.is_binary else list(classes)
-    names = file_names(shown)
-    for cls in shown:
-        is_cls = y_true == cls
-        if is_cls.all() or not is_cls.any():
-            continue  # a curve needs both sides
-        score = proba[:, classes.index(cls)]
-        fpr, tpr, _ = roc_curve(is_cls, score)
-        precision, recall, _ = precision_recall_curve(is_cls, score)
-        prob_true, prob_pred = calibration_curve(is_cls, score, n_bins=10)
-        keep_roc = thin(len(fpr), params.curve_points)
-        keep_pr = thin(len(recall), params.curve_points)
-        plots += [
-            Plot(f"roc/{names[cls]}", _rows(fpr=fpr[keep_roc], tpr=tpr[keep_roc]), "fpr", "tpr", "simple", "ROC"),
-            Plot(
-                f"precision_recall/{names[cls]}",
-                _rows(recall=recall[keep_pr], precision=precision[keep_pr]),
-                "recall",
-                "precision",
-                "simple",
-                "Precision-recall",
-            ),
-            Plot(
-                f"calibration/{names[cls]}",
-                _rows(prob_pred=prob_pred, prob_true=prob_true),
-                "prob_pred",
-                "prob_true",
-                "simple",
-                "Calibration",
-            ),
-        ]
-    return plots
+    if hit.all() or not hit.any():
+        return [*plots, *(_empty(name) for name in ("roc", "precision_recall", "calibration"))]  # needs both sides
+    fpr, tpr, _ = roc_curve(hit, score)
+    precision, recall, _ = precision_recall_curve(hit, score)
+    prob_true, prob_pred = calibration_curve(calibrated_hit, confidence, n_bins=10)
+    keep_roc, keep_pr = thin(len(fpr), params.curve_points), thin(len(recall), params.curve_points)
+    return [
+        *plots,
+        Plot("roc", _rows(fpr=fpr[keep_roc], tpr=tpr[keep_roc]), "fpr", "tpr", "simple", "ROC"),
+        Plot(
+            "precision_recall",
+            _rows(recall=recall[keep_pr], precision=precision[keep_pr]),
+            "recall",
+            "precision",
+            "simple",
+            "Precision-recall",
+        ),
+        Plot(
+            "calibration",
+            _rows(prob_pred=prob_pred, prob_true=prob_true),
+            "prob_pred",
+            "prob_true",
+            "simple",
+            "Calibration",
+        ),
+    ]
+
+
+def _empty(name: str) -> Plot:
+    """A plot of the other task: an empty file, so dvc.yaml can declare both tasks' plots without errors."""
+    return Plot(name, [], "", "", "", "")
 
 
 def regression_plots(y_true: np.ndarray, predicted: np.ndarray, params: EvaluateParams) -> list[Plot]:
@@ -185,19 +204,6 @@ def thin(n: int, most: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
-def file_names(classes: Sequence) -> dict:
-    """A safe, distinct file name per class: letters, digits, dot, dash and underscore only."""
-    names: dict = {}
-    for cls in classes:
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", str(cls)).strip(".") or "class"
-        name, n = base, 1
-        while name in names.values():
-            n += 1
-            name = f"{base}_{n}"
-        names[cls] = name
-    return names
-
-
 def _rows(**columns) -> list[dict]:
     keys = list(columns)
     return [
@@ -217,7 +223,11 @@ def log_evaluation(evaluation: Evaluation, report_dir: str) -> None:
             if value is not None:
                 live.log_metric(name, value, plot=False)
         for plot in evaluation.plots:
-            live.log_plot(plot.name, plot.rows, x=plot.x, y=plot.y, template=plot.template, title=plot.title)
+            if plot.rows:
+                live.log_plot(plot.name, plot.rows, x=plot.x, y=plot.y, template=plot.template, title=plot.title)
+    for plot in evaluation.plots:
+        if not plot.rows:
+            write_json([], Path(report_dir) / "plots" / "custom" / f"{plot.name}.json")
     write_json(evaluation.identity, Path(report_dir) / TASK_FILE)
 
 

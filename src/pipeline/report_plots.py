@@ -18,7 +18,7 @@ mpl.use("Agg")  # no display in CI; must precede pyplot
 import matplotlib.pyplot as plt
 import pandas as pd
 
-# kind -> (x field, y field, title); DVCLive custom plots, one file per class under plots/custom/<kind>/.
+# kind -> (x field, y field, title); DVCLive custom plots, one file each under plots/custom/.
 CURVES = {
     "roc": ("fpr", "tpr", "ROC"),
     "precision_recall": ("recall", "precision", "Precision-recall"),
@@ -66,12 +66,8 @@ def render_plots(current: PlotFiles, baseline: PlotFiles, out_dir: Path) -> list
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for kind, (x, y, title) in CURVES.items():
-        series = {
-            (name, label): points
-            for label, files in (("this branch", current), ("baseline", baseline))
-            for name, points in _kind_files(files, f"{PREFIX}{kind}/")
-        }
-        if series:
+        series = {label: _points(files.get(f"{PREFIX}{kind}.json")) for label, files in _sides(current, baseline)}
+        if any(series.values()):
             written.append(_curves(series, x, y, title, out_dir / f"{kind}.png"))
     for kind, (x, y, title) in SCATTERS.items():
         sides = {label: files.get(f"{PREFIX}{kind}.json") for label, files in _sides(current, baseline)}
@@ -95,14 +91,6 @@ def _sides(current: PlotFiles, baseline: PlotFiles):
     return (("baseline", baseline), ("this branch", current))
 
 
-def _kind_files(files: PlotFiles, prefix: str):
-    return sorted(
-        (path.removeprefix(prefix).removesuffix(".json"), _points(data))
-        for path, data in files.items()
-        if path.startswith(prefix) and _points(data)
-    )
-
-
 def _save(figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=90, metadata={"Software": None})
@@ -112,11 +100,10 @@ def _save(figure, path: Path) -> Path:
 
 def _curves(series: dict, x: str, y: str, title: str, path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(5, 4))
-    for (name, label), points in sorted(series.items()):
+    for label, points in series.items():
         frame = pd.DataFrame(points)
-        if x not in frame or y not in frame:
-            continue
-        axes.plot(frame[x], frame[y], linestyle="--" if label == "baseline" else "-", label=f"{name} ({label})")
+        if x in frame and y in frame:
+            axes.plot(frame[x], frame[y], linestyle="--" if label == "baseline" else "-", label=label)
     axes.set(title=title, xlabel=x, ylabel=y)
     axes.legend(fontsize="small")
     return _save(figure, path)

@@ -2,9 +2,13 @@
 
 `reproduced` (session scope) copies the project's files into a temp dir, makes
 it a fresh git repository, points the DVC remote at a temp dir with
-`--local`, runs the real `dvc repro` once and commits the result. Tests that
-change anything take `workspace`, a function-scoped copy of that reproduced
-workspace (.git and .dvc/cache included), so the full pipeline runs only once.
+`--local`, runs the real `dvc repro` once and commits the result. The data is
+the project's own, however it arrived: the sample's ingest stage, files added
+with `dvc add`, or `dvc import-url` (the files a `.dvc` file tracks are copied
+from the workspace). A project with no data yet skips this tier and says how
+to bring data. Tests that change anything take `workspace`, a function-scoped
+copy of that reproduced workspace (.git and .dvc/cache included), so the full
+pipeline runs only once.
 
 Every subprocess gets a hermetic environment: the venv's bin dir first on PATH
 (dvc.yaml runs `python -m pipeline.<stage>`), PYTHONPATH at the copy's own
@@ -293,6 +297,33 @@ def copy_project(dest: Path) -> None:
         shutil.copy2(origin, target, follow_symlinks=False)
 
 
+def dvc_tracked_data(root: Path) -> dict[str, list[str]]:
+    """Each `.dvc` file of the project (`dvc add`, `dvc import-url`) and the paths it tracks, relative to the root."""
+    tracked = {}
+    for name in _project_files(root):
+        if name.endswith(".dvc") and (root / name).is_file():
+            entry = yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+            tracked[name] = [(Path(name).parent / out["path"]).as_posix() for out in entry.get("outs", [])]
+    return tracked
+
+
+def copy_own_data(dest: Path) -> list[str]:
+    """Copy the data the project's `.dvc` files track into `dest`; returns those `.dvc` files."""
+    tracked = dvc_tracked_data(REPO_ROOT)
+    for paths in tracked.values():
+        for name in paths:
+            origin = REPO_ROOT / name
+            if not origin.exists():
+                pytest.fail(f"{name} is tracked by DVC but not in the workspace: run `dvc pull` (or `dvc checkout`)")
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if origin.is_dir():
+                shutil.copytree(origin, target)
+            else:
+                shutil.copy2(origin, target)
+    return sorted(tracked)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ratchet-integration")
@@ -312,18 +343,14 @@ def reproduced(sandbox: Path) -> Reproduced:
     workspace.set_identity()
     workspace.commit("The project under test")
     workspace.set_remote(sandbox / "session" / "remote")
-    if "ingest" not in workspace.stages():  # a project made without the sample data: bring synthetic data
-        paths = workspace.params()["paths"]
-        reference, current = paths["raw_reference"], paths["raw_current"]
-        # One sample, split in two, so the current batch does not drift from the reference.
-        workspace.python(
-            "-c",
-            "from pipeline.synthetic import generate; from pipeline.files import write_csv; "
-            f"frame = generate(800, seed=1); write_csv(frame.iloc[:500], {reference!r}); "
-            f"write_csv(frame.iloc[500:], {current!r})",
+    own_data = copy_own_data(workspace.path)
+    if own_data:  # into the copy's own DVC cache, as `dvc add` put it into the project's
+        workspace.dvc("commit", "--force", *own_data)
+    elif "ingest" not in workspace.stages():
+        pytest.skip(
+            "the project has no data yet: bring your data as the README says (`dvc add` the raw files), "
+            "then `make run` and `make test`"
         )
-        workspace.dvc("add", reference, current)
-        workspace.commit("Our own data")
     repro = workspace.dvc("repro")
     porcelain = workspace.porcelain()
     diff = workspace.git("diff", "HEAD").stdout

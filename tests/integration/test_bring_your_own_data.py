@@ -1,4 +1,8 @@
-"""Bring your own data: replace the ingest stage with `dvc add`ed files; bad data stops the pipeline at validate."""
+"""Bring your own data: replace the data with `dvc add`ed files; bad data stops the pipeline at validate.
+
+The replacement data is synthetic (made from the project's contract); nothing
+here compares results with the committed ones.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,21 @@ import yaml
 pytestmark = pytest.mark.integration
 
 
-def _spoil(path, bad_island: str, bad_mass: str) -> None:
-    """One row gets an island outside the contract, another a body mass that is not a number."""
+def spoilable(features) -> tuple[str | None, str | None]:
+    """A categorical column with listed categories and a numeric column of the contract (None when it has none)."""
+    listed = next((name for name in features.categorical if features.categories[name] is not None), None)
+    numeric = next(iter(features.numeric), None)
+    return listed, numeric
+
+
+def _spoil(path, category_column, number_column) -> None:
+    """One row gets a category outside the contract, another a number that is not a number."""
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    rows[3]["island"] = bad_island
-    rows[7]["body_mass_g"] = bad_mass
+    if category_column:
+        rows[3][category_column] = "Atlantis"
+    if number_column:
+        rows[7][number_column] = "heavy"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -31,7 +44,7 @@ def test_dvc_remove_ingest(workspace):
     assert "ingest" not in workspace.stages()
 
 
-def test_own_data_then_a_batch_that_breaks_the_contract(workspace):
+def test_own_data_then_a_batch_that_breaks_the_contract(workspace, features):
     workspace = workspace.single_threaded()
     paths = workspace.params()["paths"]
     reference, current = paths["raw_reference"], paths["raw_current"]
@@ -53,17 +66,20 @@ def test_own_data_then_a_batch_that_breaks_the_contract(workspace):
         tracked = yaml.safe_load((workspace.path / f"{path}.dvc").read_text(encoding="utf-8"))
         assert tracked["outs"][0]["md5"] == workspace.md5(path), path
 
-    _spoil(workspace.path / current, bad_island="Atlantis", bad_mass="heavy")
+    category, number = spoilable(features)
+    _spoil(workspace.path / current, category, number)
     workspace.dvc("add", current)
     bad = workspace.dvc("repro", check=False)
     assert bad.returncode != 0, bad.output
     assert bad.stages_run == ["validate"], bad.output
     # The file is named by validate itself, not only in dvc's "'<file>.dvc' didn't change" line.
     assert re.search(rf"{re.escape(current)}(?!\.dvc)", bad.output), bad.output
-    assert "'island'" in bad.output
-    assert "Atlantis" in bad.output
-    assert "'body_mass_g'" in bad.output
-    assert "heavy" in bad.output
+    if category:
+        assert f"'{category}'" in bad.output
+        assert "Atlantis" in bad.output
+    if number:
+        assert f"'{number}'" in bad.output
+        assert "heavy" in bad.output
     assert "Traceback" not in bad.output
 
     # The last good model is still recorded and still in the cache, so it can be restored.

@@ -60,6 +60,8 @@ def _pipeline_imports(module: str, seen: set[str] | None = None) -> set[str]:
     if module in seen:
         return seen
     seen.add(module)
+    if module in NO_OUTPUT_EFFECT:
+        return seen  # what params.py imports to check names (metrics) cannot change an output either
     tree = ast.parse(ROOT.joinpath(f"src/pipeline/{module}.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline."):

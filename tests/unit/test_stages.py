@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.evaluate import evaluate_model, file_names, thin
+from pipeline.evaluate import PLOTS, evaluate_model, thin
 from pipeline.features import features_of
 from pipeline.metrics import METRICS
 from pipeline.params import EvaluateParams, Params, SplitParams, TrainParams
@@ -167,34 +167,48 @@ def test_evaluate_gives_the_tasks_metrics_and_ranks_every_feature(models, datase
     json.dumps(evaluation.identity)  # written to task.json
 
 
-def test_classification_plots(models, datasets):
+def plots_of(evaluation) -> dict:
+    return {plot.name: plot.rows for plot in evaluation.plots}
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_every_declared_plot_is_written_and_only_the_tasks_plots_have_points(models, datasets, task):
+    variant, _, held_out = datasets[task]
+    features = features_of(variant)
+    plots = plots_of(evaluate_model(models[task, "hist_gradient_boosting"], held_out, features, EVALUATE))
+    assert set(plots) == {*PLOTS["classification"], *PLOTS["regression"], "feature_importance"}
+    for name in PLOTS[features.task]:
+        assert plots[name], name
+    other = "regression" if features.is_classification else "classification"
+    for name in PLOTS[other]:
+        assert plots[name] == [], name
+
+
+def test_confusion_matrix_is_counts(models, datasets):
     variant, _, held_out = datasets["multiclass"]
     features = features_of(variant)
-    evaluation = evaluate_model(models["multiclass", "hist_gradient_boosting"], held_out, features, EVALUATE)
-    names = {plot.name for plot in evaluation.plots}
-    assert {"confusion_matrix", "feature_importance"} <= names
-    for cls in features.target_classes:
-        assert {f"roc/{cls}", f"precision_recall/{cls}", f"calibration/{cls}"} <= names
-    [confusion] = [plot for plot in evaluation.plots if plot.name == "confusion_matrix"]
-    assert len(confusion.rows) == len(features.target_classes) ** 2  # counts, not one row per prediction
-    assert sum(row["count"] for row in confusion.rows) == len(held_out)
+    confusion = plots_of(evaluate_model(models["multiclass", "random_forest"], held_out, features, EVALUATE))[
+        "confusion_matrix"
+    ]
+    assert len(confusion) == len(features.target_classes) ** 2  # counts, not one row per prediction
+    assert sum(row["count"] for row in confusion) == len(held_out)
 
 
-def test_binary_plots_are_of_the_positive_class(models, datasets):
+def test_binary_curves_are_of_the_positive_class(models, datasets):
+    """The ROC curve's area is the roc_auc metric, which scores the contract's positive class."""
     variant, _, held_out = datasets["binary"]
     features = features_of(variant)
-    evaluation = evaluate_model(models["binary", "hist_gradient_boosting"], held_out, features, EVALUATE)
-    curves = {plot.name for plot in evaluation.plots if "/" in plot.name}
-    assert curves == {f"{kind}/{features.positive_class}" for kind in ("roc", "precision_recall", "calibration")}
+    evaluation = evaluate_model(models["binary", "logistic_regression"], held_out, features, EVALUATE)
+    roc = plots_of(evaluation)["roc"]
+    area = np.trapezoid([row["tpr"] for row in roc], [row["fpr"] for row in roc])
+    assert area == pytest.approx(evaluation.metrics["roc_auc"], abs=0.02)
 
 
-def test_regression_plots(models, datasets):
+def test_regression_scatter_plots_are_a_bounded_sample(models, datasets):
     variant, _, held_out = datasets["regression"]
-    evaluation = evaluate_model(models["regression", "ridge"], held_out, features_of(variant), EVALUATE)
-    plots = {plot.name: plot for plot in evaluation.plots}
-    assert set(plots) == {"predicted_vs_actual", "residuals", "feature_importance"}
+    plots = plots_of(evaluate_model(models["regression", "ridge"], held_out, features_of(variant), EVALUATE))
     for name in ("predicted_vs_actual", "residuals"):
-        assert len(plots[name].rows) == EVALUATE.curve_points
+        assert len(plots[name]) == EVALUATE.curve_points
 
 
 def test_plots_stay_bounded_on_a_large_test_split(toy_contracts, params):
@@ -217,15 +231,6 @@ def test_thin_keeps_both_ends_and_at_most_the_limit():
     kept = thin(10_000, 100)
     assert len(kept) <= 100
     assert (kept[0], kept[-1]) == (0, 9999)
-
-
-def test_file_names_are_safe_and_distinct():
-    names = file_names(["a/b", "a b", "../x", "ok", 1])
-    assert all(
-        set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") for name in names.values()
-    )
-    assert len(set(names.values())) == 5
-    assert not any(name.startswith(".") for name in names.values())
 
 
 # model behaviour (Made-With-ML's invariance tests, for any contract)
