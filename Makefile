@@ -12,11 +12,16 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .DEFAULT_GOAL := help
 EVIDENTLY_VENV := .venv-evidently
 # Extra `dvc repro` flags (CI: --pull --allow-missing), the revision gates and
-# reports compare with (default: gates.baseline in params.yaml), report flags.
+# reports compare with (default: gates.baseline in params.yaml), whose gate
+# settings judge (GATES_FROM=baseline: the baseline's, as CI does), report flags.
+# BASELINE and GATES_FROM reach the commands through the environment, never
+# pasted into a shell line, so `make check BASELINE='x;y'` runs nothing extra.
 REPRO_FLAGS ?=
 BASELINE ?=
+GATES_FROM ?= branch
 REPORT_FLAGS ?=
-baseline_flag = $(if $(BASELINE),--baseline $(BASELINE))
+export BASELINE GATES_FROM
+gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 # The model registry: GTO tags on the artifact dvc.yaml declares under `artifacts:`.
 ARTIFACT ?= model
 STAGE ?= prod
@@ -48,13 +53,13 @@ evidently-env: $(EVIDENTLY_VENV)/.synced ## Create .venv-evidently (pandas < 3) 
 run: $(STAMP) ## Reproduce the pipeline (dvc repro), then show the quality gates
 	@git rev-parse -q --verify HEAD >/dev/null || { echo "error: commit once first (git add -A && git commit): DVC and DVCLive need a commit" >&2; exit 1; }
 	$(BIN)/dvc repro $(REPRO_FLAGS)
-	$(BIN)/python -m pipeline.gate $(baseline_flag)
+	$(BIN)/python -m pipeline.gate $(gate_flags)
 
-check: $(STAMP) ## Exit 1 unless every quality gate passes (what CI runs)
-	$(BIN)/python -m pipeline.gate --check $(baseline_flag)
+check: $(STAMP) ## Exit 1 unless every quality gate passes [BASELINE=main] [GATES_FROM=baseline] (what CI runs)
+	$(BIN)/python -m pipeline.gate --check $(gate_flags)
 
-report: $(STAMP) ## Write the PR report to report/report.md (plots in report/report-plots/)
-	$(BIN)/python -m pipeline.report $(baseline_flag) -o report/report.md $(REPORT_FLAGS)
+report: $(STAMP) ## Write the PR report of the last verdict to report/report.md (plots in report/report-plots/)
+	$(BIN)/python -m pipeline.report -o report/report.md $(REPORT_FLAGS)
 
 test: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Lint, then the whole test suite
 	$(BIN)/ruff check .
