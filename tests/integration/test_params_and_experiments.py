@@ -80,7 +80,8 @@ def _column(row: dict[str, str], name: str) -> str:
 
 def test_experiment_with_another_model(workspace, features):
     workspace = workspace.single_threaded()
-    other = "random_forest" if workspace.params()["train"]["model"] != "random_forest" else "hist_gradient_boosting"
+    own = workspace.params()["train"]["model"]
+    other = "random_forest" if own != "random_forest" else "hist_gradient_boosting"
     headline = METRICS[features.task][-1]
     result = workspace.dvc("exp", "run", "--name", "forest", "-S", f"train.model={other}")
     assert set(result.stages_run) == {"train"} | workspace.downstream("train"), result.output
@@ -92,7 +93,7 @@ def test_experiment_with_another_model(workspace, features):
     assert _column(experiment, "train.model") == other
 
     baseline = next(row for row in rows if row["rev"] == "main")
-    assert _column(baseline, "train.model") == workspace.params()["train"]["model"]
+    assert _column(baseline, "train.model") == own
     committed = json.loads(workspace.git("show", "HEAD:reports/eval/metrics.json").stdout)
     assert float(_column(baseline, headline)) == pytest.approx(committed[headline])
     assert float(_column(experiment, headline)) != pytest.approx(committed[headline])

@@ -46,6 +46,10 @@ def test_every_declared_plot_renders_with_its_template_fields(reproduced, featur
         assert any(path.endswith(f"/{name}") or path.endswith(f"/{name}.json") for path in declared), name
     rendered = _rendered(ws)
     for path, props in declared.items():
+        if path.rsplit("/", 1)[-1].removesuffix(".json") not in own:
+            entries = rendered.get(path, [])  # the other task's plot: declared, and empty
+            assert all(not entry["content"].get("data", {}).get("values") for entry in entries), path
+            continue
         matching = [
             entry
             for plot_id, entries in rendered.items()
@@ -57,9 +61,6 @@ def test_every_declared_plot_renders_with_its_template_fields(reproduced, featur
         for entry in matching:
             assert entry["type"] == "vega"
             values = entry["content"]["data"]["values"]
-            if path.rsplit("/", 1)[-1].removesuffix(".json") not in own:
-                assert values == [], path  # the other task's plot: declared, empty
-                continue
             assert values, path
             assert all(props["x"] in row and props["y"] in row for row in values), (path, values[:2])
 
@@ -71,12 +72,15 @@ def test_each_plot_file_renders_once(reproduced):
     assert not duplicated, f"plot files rendered more than once: {duplicated}"
 
 
-def test_plots_render_to_html(reproduced, tmp_path):
+def test_plots_render_to_html(reproduced, tmp_path, features):
     out = tmp_path / "plots"
-    reproduced.workspace.dvc("plots", "show", "-o", str(out))
+    shown = reproduced.workspace.dvc("plots", "show", "-o", str(out))
+    assert "failed to load" not in shown.output
     html = (out / "index.html").read_text(encoding="utf-8")
-    for props in _declared_plots(reproduced.workspace).values():
-        assert props["title"] in html
+    own = {*PLOTS[features.task], "feature_importance"}
+    for path, props in _declared_plots(reproduced.workspace).items():
+        if path.rsplit("/", 1)[-1].removesuffix(".json") in own:
+            assert props["title"] in html
 
 
 def test_metrics_show_lists_the_evaluation_metrics(reproduced, features):
