@@ -1,4 +1,4 @@
-# Ratchet: `make run` reproduces the pipeline, `make test` runs the whole suite.
+# `make run` reproduces the pipeline, `make test` runs the whole suite.
 # Both create .venv from the hash-locked uv.lock first; only python3 and pip are needed.
 
 PYTHON ?= python3
@@ -10,25 +10,26 @@ STAMP := $(VENV)/.synced
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-EVIDENTLY_VENV := .venv-evidently
 # Extra `dvc repro` flags (CI: --pull --allow-missing), the revision gates and
 # reports compare with (default: gates.baseline in params.yaml), whose gate
 # settings judge (GATES_FROM=baseline: the baseline's, as CI does), report flags.
-# BASELINE and GATES_FROM reach the commands through the environment, never
-# pasted into a shell line, so `make check BASELINE='x;y'` runs nothing extra.
 REPRO_FLAGS ?=
 BASELINE ?=
 GATES_FROM ?= branch
 REPORT_FLAGS ?=
-export BASELINE GATES_FROM
-gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 # The model registry: GTO tags on the artifact dvc.yaml declares under `artifacts:`.
 ARTIFACT ?= model
 STAGE ?= prod
 VERSION ?=
 REV ?= HEAD
+# Values a user or a workflow passes reach the commands through the environment,
+# quoted by the shell, never pasted into a command line: `make check BASELINE='x;y'`
+# runs nothing but the check (which then refuses 'x;y' as a revision name).
+export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV
+gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
+TEST_NEEDS := $(STAMP)
 
-.PHONY: help venv evidently-env run check report test lint format dag push pull register promote rollback benchmark twins clean
+.PHONY: help venv run check report test lint format dag push pull register promote rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +42,11 @@ $(STAMP): uv.lock pyproject.toml requirements-bootstrap.txt
 
 venv: $(STAMP) ## Create or update .venv from uv.lock
 
+# [extra test tiers]
+EVIDENTLY_VENV := .venv-evidently
+TEST_NEEDS += $(EVIDENTLY_VENV)/.synced
+.PHONY: evidently-env benchmark
+
 # Evidently 0.7.23 does not import with pandas 3, so it gets its own environment,
 # used only by the drift parity test and the benchmark.
 $(EVIDENTLY_VENV)/.synced: benchmarks/evidently-requirements.txt | $(STAMP)
@@ -50,7 +56,11 @@ $(EVIDENTLY_VENV)/.synced: benchmarks/evidently-requirements.txt | $(STAMP)
 
 evidently-env: $(EVIDENTLY_VENV)/.synced ## Create .venv-evidently (pandas < 3) for parity tests and benchmarks
 
-run: $(STAMP) ## Reproduce the pipeline (dvc repro), then show the quality gates
+benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Evidently (see docs/benchmarks.md)
+	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
+# [/extra test tiers]
+
+run: $(STAMP) ## Reproduce the pipeline (dvc repro), then judge the quality gates
 	@git rev-parse -q --verify HEAD >/dev/null || { echo "error: commit once first (git add -A && git commit): DVC and DVCLive need a commit" >&2; exit 1; }
 	$(BIN)/dvc repro $(REPRO_FLAGS)
 	$(BIN)/python -m pipeline.gate $(gate_flags)
@@ -61,7 +71,7 @@ check: $(STAMP) ## Exit 1 unless every quality gate passes [BASELINE=main] [GATE
 report: $(STAMP) ## Write the PR report of the last verdict to report/report.md (plots in report/report-plots/)
 	$(BIN)/python -m pipeline.report -o report/report.md $(REPORT_FLAGS)
 
-test: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Lint, then the whole test suite
+test: $(TEST_NEEDS) ## Lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -83,28 +93,21 @@ pull: $(STAMP) ## Pull data and models from the default DVC remote
 	$(BIN)/dvc pull
 
 register: $(STAMP) ## Tag a model version (GTO) [VERSION=v1.2.0, default the next patch] [REV=HEAD]
-	$(BIN)/python -m pipeline.registry declared $(ARTIFACT) --rev $(REV)
-	$(BIN)/gto register $(ARTIFACT) $(REV) $(if $(VERSION),--version $(VERSION))
+	$(BIN)/python -m pipeline.registry declared "$$ARTIFACT" --rev "$$REV"
+	$(BIN)/gto register "$$ARTIFACT" "$$REV" $${VERSION:+--version "$$VERSION"}
 	@echo "Deploys fetch the model from the DVC remote: push it (make push) before the tag."
 
 promote: $(STAMP) ## Assign a stage to a registered version: VERSION=v1.2.0 [STAGE=prod]
-	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=v1.2.0 [STAGE=prod]" >&2; exit 2; }
-	$(BIN)/gto assign $(ARTIFACT) --version $(VERSION) --stage $(STAGE)
+	@test -n "$$VERSION" || { echo "usage: make promote VERSION=v1.2.0 [STAGE=prod]" >&2; exit 2; }
+	$(BIN)/gto assign "$$ARTIFACT" --version "$$VERSION" --stage "$$STAGE"
 	@echo "Pushing a prod tag runs the deploy workflow."
 
 rollback: $(STAMP) ## Re-assign prod to the version it had before [or VERSION=v1.1.0] [STAGE=prod]
-	@version="$(VERSION)"; \
-	if [ -z "$$version" ]; then version=$$($(BIN)/python -m pipeline.registry rollback-target $(ARTIFACT) --stage $(STAGE)) || exit 1; fi; \
-	echo "Rolling $(ARTIFACT) $(STAGE) back to $$version"; \
-	$(BIN)/gto assign $(ARTIFACT) --version "$$version" --stage $(STAGE) --force -m "Roll back $(ARTIFACT) $(STAGE) to $$version"
+	@version="$$VERSION"; \
+	if [ -z "$$version" ]; then version=$$($(BIN)/python -m pipeline.registry rollback-target "$$ARTIFACT" --stage "$$STAGE") || exit 1; fi; \
+	echo "Rolling $$ARTIFACT $$STAGE back to $$version"; \
+	$(BIN)/gto assign "$$ARTIFACT" --version "$$version" --stage "$$STAGE" --force -m "Roll back $$ARTIFACT $$STAGE to $$version"
 	@echo "Pushing a prod tag runs the deploy workflow."
 
-benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Evidently (see docs/benchmarks.md)
-	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
-
-twins: ## Template only: regenerate the uv.lock, pyproject.toml and dvc.yaml twins after editing them
-	@test -f copier.yml || { echo "not the template: nothing to do"; exit 0; }
-	$(BIN)/python tests/template/update_twins.py
-
 clean: ## Remove the virtual environments and caches (keeps data, models and the DVC cache)
-	rm -rf $(VENV) $(EVIDENTLY_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-* .pytest_cache .ruff_cache

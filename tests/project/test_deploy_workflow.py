@@ -49,11 +49,12 @@ def test_dvc_yaml_declares_the_model_the_makefile_registers():
 
 def test_make_targets_run_gto_and_the_registry_module():
     assert makefile_default("STAGE") == "prod"
-    assert "pipeline.registry declared $(ARTIFACT) --rev $(REV)" in recipe("register")
-    assert "$(BIN)/gto register $(ARTIFACT) $(REV)" in recipe("register")
-    assert "$(BIN)/gto assign $(ARTIFACT) --version $(VERSION) --stage $(STAGE)" in recipe("promote")
-    assert "pipeline.registry rollback-target $(ARTIFACT) --stage $(STAGE)" in recipe("rollback")
-    assert "gto assign $(ARTIFACT)" in recipe("rollback")
+    # Values come from the environment, quoted by the shell (the Makefile exports them).
+    assert 'pipeline.registry declared "$$ARTIFACT" --rev "$$REV"' in recipe("register")
+    assert '$(BIN)/gto register "$$ARTIFACT" "$$REV"' in recipe("register")
+    assert '$(BIN)/gto assign "$$ARTIFACT" --version "$$VERSION" --stage "$$STAGE"' in recipe("promote")
+    assert 'pipeline.registry rollback-target "$$ARTIFACT" --stage "$$STAGE"' in recipe("rollback")
+    assert 'gto assign "$$ARTIFACT"' in recipe("rollback")
     assert "--force" in recipe("rollback")  # GTO refuses a version that was in the stage before without it
 
 

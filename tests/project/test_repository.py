@@ -33,8 +33,46 @@ def test_readme_opens_with_the_two_commands():
     assert [line.split("#")[0].strip() for line in first_block.splitlines()[1:3]] == ["make run", "make test"]
 
 
-def test_readme_dag_is_current():
-    assert run("dvc", "dag", "--md").strip() in ROOT.joinpath("README.md").read_text()
+def readme_drawing(text: str) -> set[tuple[str, str]]:
+    """The edges of the README's pipeline drawing (the mermaid block after "## The pipeline")."""
+    section = text.split("## The pipeline", 1)[1]
+    block = section.split("```mermaid", 1)[1].split("```", 1)[0]
+    return set(re.findall(r"^\s*(\w+)(?:\[[^\]]*\])?\s*-->\s*(\w+)\s*$", block, flags=re.MULTILINE))
+
+
+def pipeline_edges() -> set[tuple[str, str]]:
+    """Stage-to-stage edges of `dvc dag`, with every source of raw data drawn as one node, `data`.
+
+    Files added with `dvc add` or `dvc import-url` and a stage that only writes the raw
+    files (the sample's ingest) are all "data", so bringing data never makes the drawing stale.
+    """
+    stages = yaml.safe_load(ROOT.joinpath("dvc.yaml").read_text())["stages"]
+    raw = {
+        p
+        for key, p in yaml.safe_load(ROOT.joinpath("params.yaml").read_text())["paths"].items()
+        if key.startswith("raw_")
+    }
+    sources = {name for name, stage in stages.items() if stage.get("outs") and {str(o) for o in stage["outs"]} <= raw}
+    edges = set()
+    for a, b in re.findall(r'^"([^"]+)" -> "([^"]+)";$', run("dvc", "dag", "--dot"), flags=re.MULTILINE):
+        if b not in stages or b in sources:
+            continue
+        edges.add(("data" if a not in stages or a in sources else a, b))
+    return edges
+
+
+def test_readme_pipeline_drawing_is_current():
+    expected = pipeline_edges()
+    drawn = readme_drawing(ROOT.joinpath("README.md").read_text())
+    mermaid = "\n".join(f"  {a} --> {b}" for a, b in sorted(expected))
+    assert drawn == expected, f"README.md's pipeline drawing is out of date; draw these edges:\n{mermaid}"
+
+
+def test_the_drawing_does_not_count_data_files_as_stages():
+    """`dvc add` puts .dvc files in `dvc dag`; they are drawn as `data`, like the ingest stage."""
+    assert {a for a, _ in pipeline_edges()} - set(yaml.safe_load(ROOT.joinpath("dvc.yaml").read_text())["stages"]) <= {
+        "data"
+    }
 
 
 def test_make_help_lists_every_documented_target():
@@ -92,6 +130,49 @@ def test_every_locked_package_has_hashes():
         files = package.get("wheels", []) + ([package["sdist"]] if "sdist" in package else [])
         assert files, package["name"]
         assert all(f["hash"].startswith("sha256:") for f in files), package["name"]
+
+
+def test_no_file_holds_a_merge_conflict_or_a_rejected_patch():
+    """What `copier update` leaves where the project and the template changed the same lines."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split("\0")
+    rejected = sorted(name for name in listed if name.endswith(".rej"))
+    conflicted = []
+    for name in listed:
+        path = ROOT / name
+        if not name or not path.is_file() or path.suffix in {".png", ".skops", ".parquet"}:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if re.search(r"^(<{7} |>{7} )", text, flags=re.MULTILINE):
+            conflicted.append(name)
+    assert (conflicted, rejected) == ([], []), (
+        "a template update left conflicts to resolve (edit each file, keep what you want, delete the markers, "
+        f"`git add` it; delete .rej files once applied): markers in {conflicted or 'none'}, rejected patches "
+        f"{rejected or 'none'}"
+    )
+
+
+def test_make_passes_user_values_through_the_environment_not_the_shell(tmp_path):
+    marker = tmp_path / "pwned"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "check", f"BASELINE=main;touch {marker}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert not marker.exists()
+    assert done.returncode != 0
+    assert "is not a git revision name" in done.stderr
 
 
 def test_credentials_file_is_ignored():
