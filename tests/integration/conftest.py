@@ -173,20 +173,36 @@ class Workspace:
             for entry in body.get(kind, [])
         }
 
+    def dvc_file_md5s(self) -> dict[str, str]:
+        """Every path a `.dvc` file (`dvc add`, `dvc import-url`) tracks -> the md5 it records."""
+        found = {}
+        for name in self.tracked():
+            if name.endswith(".dvc"):
+                entry = yaml.safe_load((self.path / name).read_text(encoding="utf-8")) or {}
+                for out in entry.get("outs", []):
+                    found[(Path(name).parent / out["path"]).as_posix()] = out["md5"]
+        return found
+
     def locked_out_md5(self, path: str) -> str:
+        """The md5 dvc.lock (a stage's out) or a `.dvc` file (added data) records for a path."""
         for (_, kind, entry), md5 in self.lock_md5s().items():
             if kind == "outs" and entry == path:
                 return md5
-        raise KeyError(f"{path} is not an output in {self.path / 'dvc.lock'}")
+        added = self.dvc_file_md5s()
+        if path in added:
+            return added[path]
+        raise KeyError(f"{path} is not an output in {self.path / 'dvc.lock'} nor tracked by a .dvc file")
 
     def cached_outputs(self) -> list[str]:
-        """Files DVC caches, pushes and pulls: locked outputs that are files and not committed to git."""
+        """Files DVC caches, pushes and pulls: stage outputs not committed to git, and added data."""
         tracked = self.tracked()
-        return sorted(
+        outs = {
             entry
             for (_, kind, entry), md5 in self.lock_md5s().items()
             if kind == "outs" and not md5.endswith(".dir") and entry not in tracked
-        )
+        }
+        added = {path for path, md5 in self.dvc_file_md5s().items() if not md5.endswith(".dir")}
+        return sorted(outs | added)
 
     def md5(self, path: str) -> str:
         return hashlib.md5((self.path / path).read_bytes(), usedforsecurity=False).hexdigest()

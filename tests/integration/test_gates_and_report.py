@@ -30,15 +30,28 @@ def open_pull_request(workspace, edit) -> None:
     workspace.commit("Change params")
 
 
-def test_report_on_a_pull_request_that_changes_a_train_param(workspace, features):
+def test_a_pull_request_that_changes_a_train_param(workspace, features):
+    """Exactly train and what depends on it re-run; the report shows the param and every metric's delta."""
+    workspace = workspace.single_threaded()
     rate = workspace.params()["train"]["hist_gradient_boosting"]["learning_rate"]
-    open_pull_request(
+    family = workspace.params()["train"]["model"]
+    workspace.git("checkout", "-q", "-b", "change")
+    edit_params(
         workspace,
         lambda p: (
             p["train"].update(model="hist_gradient_boosting")
             or p["train"]["hist_gradient_boosting"].update(learning_rate=rate / 3)
         ),
     )
+    diff = json.loads(workspace.dvc("params", "diff", "--json").stdout)
+    expected = {"train.hist_gradient_boosting.learning_rate"} | (
+        {"train.model"} if family != "hist_gradient_boosting" else set()
+    )
+    assert set(diff["params.yaml"]) == expected, diff
+    result = workspace.dvc("repro")
+    assert result.stages_run[:2] == ["train", "evaluate"], result.output
+    assert set(result.stages_run) == {"train"} | workspace.downstream("train"), result.output
+    workspace.commit("Change params")
 
     workspace.python("-m", "pipeline.gate")
     workspace.python("-m", "pipeline.report", "-o", "report/report.md")

@@ -22,34 +22,6 @@ def _set_param(ws, key: str, old: str, new: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def test_learning_rate_change_reruns_train_and_what_depends_on_it(workspace):
-    workspace = workspace.single_threaded()
-    if workspace.params()["train"]["model"] != "hist_gradient_boosting":
-        pytest.skip("the project trains another model family; its learning rate is not read")
-    model = workspace.params()["paths"]["model"]
-    model_before = workspace.locked_out_md5(model)
-    rate = workspace.params()["train"]["hist_gradient_boosting"]["learning_rate"]
-    _set_param(workspace, "learning_rate", str(rate), str(rate / 2))
-    assert workspace.params()["train"]["hist_gradient_boosting"]["learning_rate"] == rate / 2
-
-    diff = json.loads(workspace.dvc("params", "diff", "--json").stdout)
-    assert set(diff["params.yaml"]) == {"train.hist_gradient_boosting.learning_rate"}, diff
-
-    status = json.loads(workspace.dvc("status", "--json").stdout)
-    assert set(status) == {"train"}, status  # downstream stages only change once train has run
-    assert {"params.yaml": {"train": "modified"}} in [
-        change["changed deps"] for change in status["train"] if "changed deps" in change
-    ], status
-
-    result = workspace.dvc("repro")
-    ran = result.stages_run
-    assert ran[:2] == ["train", "evaluate"], result.output
-    assert set(ran) == {"train"} | workspace.downstream("train"), result.output
-    assert not {"ingest", "validate", "split"} & set(ran)
-    assert workspace.locked_out_md5(model) != model_before
-    assert workspace.dvc("status", "--json").stdout.strip() == "{}"
-
-
 def test_permutation_repeats_change_reruns_only_evaluate(workspace):
     workspace = workspace.single_threaded()
     paths = workspace.params()["paths"]
