@@ -25,7 +25,7 @@ import argparse
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 from gto.constants import tag_re, tag_to_name
@@ -67,6 +67,10 @@ class Release:
     commit: str
 
     def lines(self) -> str:
+        """key=value lines for `$GITHUB_OUTPUT`: every value is one line, or nothing is printed."""
+        for key, value in vars(self).items():
+            if any(char in str(value) for char in "\r\n\x00"):
+                raise RegistryError(f"the release's {key} {value!r} spans lines; refusing to print it as an output")
         return "".join(f"{key}={value}\n" for key, value in vars(self).items())
 
 
@@ -98,13 +102,30 @@ def registered_versions(refs: Sequence[TagRef], artifact: str) -> dict[str, str]
 
 
 def artifact_path(declared: Mapping[str, Mapping], artifact: str, commit: str) -> str:
-    """The path dvc.yaml's `artifacts:` (`declared`, at `commit`) gives the artifact; an error when it has none."""
+    """The path dvc.yaml's `artifacts:` (`declared`, at `commit`) gives the artifact; an error when it has none.
+
+    The path is checked before anyone writes to it: relative, inside the repository, one line.
+    """
     if artifact not in declared:
         names = ", ".join(sorted(declared)) or "none"
         raise RegistryError(
             f"dvc.yaml at {commit[:8]} declares no artifact {artifact!r} under `artifacts:` (declared: {names})"
         )
-    return str(declared[artifact]["path"])
+    entry = declared[artifact]
+    path = str(entry.get("path", "")) if isinstance(entry, Mapping) else ""
+    parts = PurePosixPath(path).parts
+    if (
+        not path
+        or any(char in path for char in "\r\n\x00\\")
+        or PurePosixPath(path).is_absolute()
+        or ".." in parts
+        or parts[:1] == (".git",)
+    ):
+        raise RegistryError(
+            f"dvc.yaml at {commit[:8]}: artifact {artifact!r} has path {path!r}; it must be a relative path "
+            "inside the repository, on one line"
+        )
+    return path
 
 
 def check_tag(tag: str, refs: Sequence[TagRef], declared: Mapping[str, Mapping]) -> Release:

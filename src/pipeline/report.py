@@ -199,6 +199,20 @@ def build_report(
     return "\n\n".join(s.rstrip() for s in sections) + "\n"
 
 
+# What the report reads from each result file: a key and the type its value must have.
+VERDICT_SHAPE = {"passed": bool, "gates": list, "baseline": dict, "gates_from": str}
+DRIFT_SHAPE = {"dataset": dict, "columns": list, "reference_rows": int, "current_rows": int}
+VALIDATION_SHAPE = {"passed": bool, "rows_checked": int, "files": list}
+
+
+def checked(payload: Mapping, shape: Mapping[str, type], path: str) -> Mapping:
+    """A result file with the keys the report reads; otherwise one line naming the file and the key."""
+    for key, kind in shape.items():
+        if not isinstance(payload.get(key), kind):
+            raise PipelineError(f"{path}: has no valid {key!r}; run `dvc repro -f` and `make check` to write it again")
+    return payload
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", default="report.md", help="markdown file to write")
@@ -217,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.report_plots import plot_files_at, plot_files_here, render_plots
 
     params = load_params()
-    verdict = read_json(params.paths.gates_report)
+    verdict = checked(read_json(params.paths.gates_report), VERDICT_SHAPE, params.paths.gates_report)
     base_commit = verdict["baseline"]["commit"]
     rev = verdict["baseline"]["revision"]
     metrics_path = f"{params.paths.eval_dir}/metrics.json"
@@ -243,8 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         baseline_metrics=baseline_metrics,
         params=read_yaml(Path("params.yaml").read_text(encoding="utf-8"), "params.yaml"),
         baseline_params=read_yaml(baseline_params_text, f"params.yaml at {rev}") if baseline_params_text else None,
-        drift=read_json(params.paths.drift_report),
-        validation=read_json(params.paths.validation_report),
+        drift=checked(read_json(params.paths.drift_report), DRIFT_SHAPE, params.paths.drift_report),
+        validation=checked(read_json(params.paths.validation_report), VALIDATION_SHAPE, params.paths.validation_report),
         lock=lock,
         tracked=[params.paths.raw_reference, params.paths.raw_current, params.paths.model],
         commit=resolve_revision("HEAD"),

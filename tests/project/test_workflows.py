@@ -7,6 +7,7 @@ promise in the README, read straight from the YAML.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -40,11 +41,16 @@ def test_workflows_match_githubs_schema():
     subprocess.run([BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *WORKFLOWS], check=True)
 
 
-def test_zizmor_finds_nothing():
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_finds_nothing(persona):
     done = subprocess.run(
-        [BIN / "zizmor", "--offline", "--no-progress", *WORKFLOWS], capture_output=True, text=True, check=False
+        [BIN / "zizmor", "--offline", "--no-progress", f"--persona={persona}", *WORKFLOWS],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings" in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -78,6 +84,7 @@ def test_pr_report_runs_our_commands_and_is_fork_safe():
     assert set(workflow["on"]) == {"pull_request"}
     job = workflow["jobs"]["report"]
     assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert job["env"] == {"BASELINE": "${{ github.base_ref }}"}  # to make through the environment
     by_name = {step.get("name", step.get("uses", "")): step for step in job["steps"]}
     checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
@@ -85,7 +92,7 @@ def test_pr_report_runs_our_commands_and_is_fork_safe():
     assert cache["with"]["path"] == ".dvc/cache"
     assert "hashFiles('dvc.lock')" in cache["with"]["key"]
     run = "\n".join(step.get("run", "") for step in job["steps"])
-    for command in ('make run REPRO_FLAGS="--pull --allow-missing"', "make run", "make report", "make check"):
+    for command in ("dvc pull --allow-missing", "make run", "make report", 'make check GATES_FROM="${gates_from}"'):
         assert command in run
     assert "GITHUB_STEP_SUMMARY" in run
     comment = by_name["Post or update the PR comment"]
@@ -93,7 +100,67 @@ def test_pr_report_runs_our_commands_and_is_fork_safe():
     assert "comment update" in comment["run"]
     assert '--watermark-title="Ratchet model report"' in comment["run"]
     assert "publish=false" in comment["run"]  # images stay private unless vars.PUBLISH_PLOTS opts in
-    assert job["steps"][-1]["run"] == "make check"  # the gate decides the check's colour, after the report
+    assert "exit" in job["steps"][-1]["run"]  # the gate decides the check's colour, after the report
+
+
+def test_ci_judges_a_pull_request_with_the_base_branchs_gates_unless_told_otherwise():
+    job = load(ROOT / ".github/workflows/pr-report.yml")["jobs"]["report"]
+    [gates] = [step for step in job["steps"] if step.get("id") == "gates"]
+    assert gates["env"] == {"OWN_GATES": "${{ vars.RATCHET_OWN_GATES }}"}
+    assert "gates_from=baseline" in gates["run"]
+    assert 'if [ "${OWN_GATES}" = "true" ]; then gates_from=branch; fi' in gates["run"]
+
+
+def test_cml_comes_from_a_pinned_commit_with_its_locked_dependency_tree():
+    job = load(ROOT / ".github/workflows/pr-report.yml")["jobs"]["report"]
+    [cml] = [step for step in job["steps"] if step.get("with", {}).get("repository") == "iterative/cml"]
+    assert re.fullmatch(r"[0-9a-f]{40}", cml["with"]["ref"])
+    assert "# v0.20.6" in (ROOT / ".github/workflows/pr-report.yml").read_text()
+    run = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "npm ci --prefix .cml --omit=dev --ignore-scripts" in run  # npm ci installs exactly the package-lock.json
+    assert "npx" not in run  # nothing resolved afresh from the registry
+
+
+SECRET = "secrets.DVC_CONFIG_LOCAL"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_remote_credentials_live_in_an_environment_and_on_disk_only_while_dvc_needs_them(path):
+    workflow = load(path)
+    for name, job in workflow["jobs"].items():
+        uses_secret = [step for step in job.get("steps", []) if SECRET in str(step.get("env", {}))]
+        if not uses_secret:
+            continue
+        assert job.get("environment") == "dvc-remote", name
+        for step in uses_secret:
+            script = step["run"]
+            for tool in ("make ", "npm", "npx", "python -m"):  # the branch's code, or a tool from a registry
+                assert tool not in script, (step["name"], tool)
+            if "config.local" in script:
+                assert script.index("trap 'rm -f .dvc/config.local' EXIT") < script.index("> .dvc/config.local")
+        others = [step for step in job.get("steps", []) if step not in uses_secret]
+        for step in others:
+            assert "config.local" not in step.get("run", ""), step.get("name")
+
+
+def test_the_credentials_file_is_gone_after_a_step_that_failed(tmp_path):
+    """The pr-report pull step, run by bash as GitHub runs it, against a dvc that fails: the file is removed."""
+    job = load(ROOT / ".github/workflows/pr-report.yml")["jobs"]["report"]
+    [pull] = [step for step in job["steps"] if SECRET in str(step.get("env", {}))]
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "dvc").symlink_to(BIN / "dvc")  # the real dvc, in a directory that is no repo
+    done = subprocess.run(
+        ["bash", "-e", "-c", pull["run"]],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "DVC_CONFIG_LOCAL": "[core]\n  remote = x\n", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dvc pull failed" in done.stdout
+    assert not (tmp_path / ".dvc" / "config.local").exists()
 
 
 def test_make_targets_used_by_workflows_exist():

@@ -883,3 +883,18 @@ def test_markdown_escapes_names_and_notes_from_the_data(drift_params):
     assert "](javascript" not in summary
     [row] = table_rows(summary)
     assert len(re.findall(r"(?<!\\)\|", row)) == 7  # six cells: no pipe from the data splits the row
+
+
+def test_cli_out_under_a_file_is_a_one_line_error(batches, tmp_path):
+    reference, current = tmp_path / "reference.csv", tmp_path / "current.csv"
+    write_csv(batches[0], reference)
+    write_csv(batches[1], current)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+
+    result = drift_cli(reference, current, "--out", blocker / "reports")
+
+    assert result.returncode == 1
+    assert f"{blocker} is a file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

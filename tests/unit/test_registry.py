@@ -62,6 +62,28 @@ def test_an_assignment_names_the_version_registered_at_its_commit():
     assert check_tag("model#prod#1", refs, DECLARED) == Release("model", "v1.1.0", "prod", "models/model.skops", C2)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/passwd",
+        "../outside.skops",
+        "models/../../x",
+        "models/a\nname=evil",
+        ".git/hooks/post-checkout",
+        "",
+        "a\\b",
+    ],
+)
+def test_an_artifact_path_outside_the_repository_or_over_lines_is_refused(path):
+    with pytest.raises(RegistryError, match="must be a relative path inside the repository, on one line"):
+        check_tag("model@v1.1.0", REGISTERED, {"model": {"path": path}})
+
+
+def test_printed_lines_never_span_lines():
+    with pytest.raises(RegistryError, match="spans lines"):
+        Release("model", "v1\nstage=prod", "", "models/model.skops", C1).lines()
+
+
 def test_an_artifact_dvc_yaml_does_not_declare_is_refused():
     refs = [ref("churn@v1.0.0", 100, C1), ref("churn#prod#1", 200, C1)]
     for tag in ("churn@v1.0.0", "churn#prod#1"):

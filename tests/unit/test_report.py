@@ -9,8 +9,13 @@ with its own number of cells, every dangerous string shown as text.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
 from html import unescape
+from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
@@ -265,3 +270,42 @@ def test_params_changes_keep_code_spans_closed():
     assert "a`b" in html
     assert "x``y" in html
     assert "`z" in html
+
+
+# The CLI: malformed results are one-line errors, never a traceback
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "message"),
+    [
+        ("reports/gates.json", "{not json", "reports/gates.json: not valid JSON"),
+        ("reports/gates.json", '{"passed": true}', "reports/gates.json: has no valid 'gates'"),
+        ("reports/drift.json", '{"dataset": {}}', "reports/drift.json: has no valid 'columns'"),
+        ("reports/validation.json", "[]", "reports/validation.json: expected a JSON object"),
+    ],
+)
+def test_cli_malformed_results_are_one_line_errors(tmp_path, path, content, message):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    files = {
+        "reports/gates.json": json.dumps(verdict(commit=None)),
+        "reports/drift.json": json.dumps(DRIFT),
+        "reports/validation.json": json.dumps(VALIDATION),
+        "reports/eval/metrics.json": json.dumps(METRICS),
+        "dvc.lock": "stages: {}\n",
+        path: content,
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.report", "-o", "out.md"], cwd=tmp_path, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.md").exists()
