@@ -154,7 +154,7 @@ def contracts(draw):
     return pa.DataFrameSchema(columns, strict=True, coerce=True)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schema=contracts(), rows=st.integers(30, 400), seed=st.integers(0, 2**16))
 def test_generated_data_passes_any_contract(schema, rows, seed):
     frame = generate(rows, seed=seed, contract=schema)  # validates itself; this re-checks independently
