@@ -37,7 +37,7 @@ help: ## List the targets
 $(STAMP): uv.lock pyproject.toml requirements-bootstrap.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-bootstrap.txt
-	$(UV) sync --locked --quiet --compile-bytecode
+	$(UV) sync --locked --all-extras --quiet --compile-bytecode
 	@touch $@
 
 venv: $(STAMP) ## Create or update .venv from uv.lock

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
 
 EXAMPLES_PER_CHECK = 5
+ROWS_PER_CHECK = 20
 _FRAME_CHECKS = {"column_in_dataframe": "missing column", "column_in_schema": "unexpected column (not in the contract)"}
 
 
@@ -30,6 +31,7 @@ class Failure:
     check: str
     count: int
     examples: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # the first failing rows' positions (0 = the first data row)
 
     def describe(self) -> str:
         where = f"column {self.column!r}" if self.column else "file"
@@ -86,7 +88,8 @@ def summarize(cases: pd.DataFrame) -> list[Failure]:
         if check == "not_nullable":
             values = []
         count = 0 if check in _FRAME_CHECKS.values() else len(group)
-        failures.append(Failure(str(column), str(check), count, [repr(value) for value in values]))
+        rows = [] if count == 0 else sorted({int(i) for i in group["index"].dropna()})[:ROWS_PER_CHECK]
+        failures.append(Failure(str(column), str(check), count, [repr(value) for value in values], rows))
     return failures
 
 

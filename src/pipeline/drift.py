@@ -3,9 +3,9 @@
 Compares the reference (the training split) with the current batch, column by
 column, with the test Evidently's DataDriftPreset would pick for the column's
 kind in the contract (see drift_stats.py). Also reports drift of the target and
-of the model's predictions and, when the batch carries labels, the model's
-metrics on it beside the test metrics: the task's metrics, classification or
-regression.
+of the model's predictions (read from the predict stage's files, so the model
+is not loaded again) and, when the batch carries labels, the model's metrics on
+it beside the test metrics: the task's metrics, classification or regression.
 
     python -m pipeline.drift REFERENCE CURRENT [--out DIR]
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,19 +42,27 @@ def target_kind(features: Features) -> str:
     return CATEGORICAL if features.is_classification else NUMERIC
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """The predict stage's output for the reference and the current batch, and the classes' order."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    classes: list
+
+
 def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     features: Features,
     params: DriftParams,
-    model=None,
+    predictions: Predictions | None = None,
     test_metrics: Mapping[str, float] | None = None,
 ) -> dict:
     """The full report: features, target and prediction drift, and performance on the batch when it has labels."""
-    import pandas as pd
-
     from pipeline.drift_columns import as_dict, column_drift, feature_report
-    from pipeline.metrics import predicted_labels, score_classification, score_regression
+    from pipeline.metrics import score_classification, score_regression
+    from pipeline.predictions import PREDICTION, proba_matrix
 
     report = feature_report(reference, current, feature_kinds(features), params)
     kind = target_kind(features)
@@ -61,22 +70,25 @@ def drift_report(
     if labelled and features.target in reference.columns:
         target = column_drift(features.target, reference[features.target], current[features.target], kind, params)
         report["target"] = as_dict(target)
-    if model is not None:
-        if features.is_classification:
-            classes = list(model.classes_)
-            ref_pred = pd.Series(predicted_labels(model.predict_proba(reference[features.columns]), classes))
-            proba = model.predict_proba(current[features.columns])
-            cur_pred = pd.Series(predicted_labels(proba, classes))
-        else:
-            ref_pred = pd.Series(model.predict(reference[features.columns]))
-            cur_pred = pd.Series(model.predict(current[features.columns]))
+    if predictions is not None:
+        if len(predictions.current) != len(current):
+            raise PipelineError(
+                f"the current batch has {len(current)} rows but {len(predictions.current)} predictions; "
+                "run `dvc repro` so the predict stage scores this batch"
+            )
+        ref_pred, cur_pred = predictions.reference[PREDICTION], predictions.current[PREDICTION]
         report["prediction"] = as_dict(column_drift("prediction", ref_pred, cur_pred, kind, params))
         performance = None
         if labelled:
             has_label = current[features.target].notna().to_numpy()
             y_true = current[features.target][has_label]
             performance = (
-                score_classification(y_true, proba[has_label], classes, features.positive_class)
+                score_classification(
+                    y_true,
+                    proba_matrix(predictions.current, predictions.classes)[has_label],
+                    predictions.classes,
+                    features.positive_class,
+                )
                 if features.is_classification
                 else score_regression(y_true, cur_pred.to_numpy()[has_label])
             )
@@ -95,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.drift_render import markdown_summary, write_outputs
     from pipeline.features import contract_schema, features_of
     from pipeline.files import check_output_dir, read_json, read_table
-    from pipeline.model_store import load_model
     from pipeline.params import load_params
+    from pipeline.predictions import read_predictions
 
     params = load_params()
     contract = contract_schema()
@@ -116,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         raise PipelineError(f"{params.paths.validated_current}: lacks {', '.join(missing)}; run `dvc repro`")
     test_metrics = read_json(Path(params.paths.eval_dir, "metrics.json"))
-    model = load_model(params.paths.model)
-    report = drift_report(reference, current, features, params.drift, model, test_metrics)
+    reference_predictions, classes = read_predictions(params.paths.predictions_reference)
+    current_predictions, _ = read_predictions(params.paths.predictions_current)
+    predictions = Predictions(reference_predictions, current_predictions, classes)
+    report = drift_report(reference, current, features, params.drift, predictions, test_metrics)
     paths = {"json": params.paths.drift_report, "html": params.paths.drift_html, "md": params.paths.drift_summary}
     write_outputs(report, paths)
     print(markdown_summary(report), file=sys.stderr)

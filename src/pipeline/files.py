@@ -57,11 +57,12 @@ def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
         raise PipelineError(f"{path}: file has no header row") from None
     except pd.errors.ParserError as error:
         raise PipelineError(f"{path}: cannot be parsed as CSV: {str(error).strip()}") from None
-    _reject_wrong_delimiter(path, frame)
+    reject_wrong_delimiter(path, frame)
     return frame
 
 
-def _reject_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
+def reject_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
+    """A file read as one column whose name holds another separator: say so instead of a contract failure."""
     if len(frame.columns) != 1:
         return
     header = str(frame.columns[0])

@@ -45,6 +45,8 @@ class PathParams(Strict):
     drift_summary: str
     gates_report: str
     gates_summary: str
+    predictions_reference: str
+    predictions_current: str
 
 
 class IngestParams(Strict):
@@ -97,6 +99,18 @@ class EvaluateParams(Strict):
     importance_rows: Annotated[int, Field(ge=10, le=MAX_ROWS)]
     curve_points: Annotated[int, Field(ge=10, le=100_000)]
     seed: int
+
+
+class PredictParams(Strict):
+    batch_rows: Annotated[int, Field(ge=1, le=10_000_000)]
+
+
+class ServeParams(Strict):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65_535)]
+    max_request_bytes: Annotated[int, Field(ge=1_024, le=1_073_741_824)]
+    max_rows: Annotated[int, Field(ge=1, le=10_000_000)]
+    prediction_log: str | None
 
 
 DriftMethod = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon"]
@@ -229,8 +243,10 @@ class Params(Strict):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    predict: PredictParams
     drift: DriftParams
     gates: GateParams
+    serve: ServeParams
 
 
 def parse_params(raw: object, source: str = str(PARAMS_FILE)) -> Params:

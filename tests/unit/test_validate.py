@@ -159,6 +159,8 @@ def test_bad_column_is_reported(subject, tmp_path, corrupt):
     if case.example:
         assert case.example in report.failures[0].examples
         assert case.example in message
+    if case.count:
+        assert len(report.failures[0].rows) == case.count  # which rows: what the API's 422 answer names
 
 
 def test_synthetic_frame_passes(subject):
@@ -288,7 +290,7 @@ def test_cli_writes_the_json_report(synthetic, contract, tmp_path):
     assert report["rows_checked"] == len(synthetic)
     [file] = report["files"]
     assert file["path"] == str(path)
-    assert file["failures"] == [{"column": case.column, "check": case.check, "count": 0, "examples": []}]
+    assert file["failures"] == [{"column": case.column, "check": case.check, "count": 0, "examples": [], "rows": []}]
 
 
 def test_allowed_values_keep_the_contracts_order(toy_contracts):

@@ -1,0 +1,278 @@
+"""Predict: score a file with the model, in record batches, guarded by the data contract.
+
+    python -m pipeline.predict INPUT -o OUTPUT [--model PATH | --stage prod] [--prediction-log PATH]
+
+INPUT is CSV or parquet, OUTPUT parquet or CSV (by suffix). The input is checked
+against the contract without the target, batch by batch, with the same
+messages as `python -m pipeline.validate`; a file that fails anywhere writes
+nothing (the output is written aside and moved into place only at the end).
+Memory stays flat as the file grows: one batch of `predict.batch_rows` rows is
+read, checked, scored and written at a time. Unique columns (the id) are
+checked across batches too. The output holds the id, the prediction, one
+probability per class and the model version (see predictions.py).
+
+Without INPUT it is the pipeline's `predict` stage: it scores the training
+split and the current batch for the drift stage, with the model file's md5 as
+its version, so the outputs depend on code, params and data only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import ConfigError, PipelineError, run_main
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
+
+    from pipeline.checks import Failure
+    from pipeline.model_source import LoadedModel
+
+
+@dataclass(frozen=True)
+class Scored:
+    rows: int
+    batches: int
+    output: str
+
+
+def read_batches(path: Path, text_columns: Sequence[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+    """The file as frames of at most `batch_rows` rows: CSV read as `pipeline.validate` reads it, parquet by batch."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.files import reject_wrong_delimiter
+
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: file is empty (0 bytes); expected a header row and data rows")
+    if path.suffix == ".parquet":
+        try:
+            source = pq.ParquetFile(path)
+            for batch in source.iter_batches(batch_size=batch_rows):
+                yield batch.to_pandas()
+        except (pa.ArrowException, OSError) as error:
+            raise PipelineError(f"{path}: cannot be read as parquet: {error}") from None
+        return
+    try:
+        text = dict.fromkeys(text_columns, "str")
+        with pd.read_csv(path, chunksize=batch_rows, dtype=text, encoding="utf-8") as chunks:
+            for number, chunk in enumerate(chunks):
+                if number == 0:
+                    reject_wrong_delimiter(path, chunk)
+                yield chunk
+    except UnicodeDecodeError as error:
+        raise PipelineError(
+            f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start} of a block); "
+            "re-save the file with UTF-8 encoding"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise PipelineError(f"{path}: file has no header row") from None
+    except pd.errors.ParserError as error:
+        raise PipelineError(f"{path}: cannot be parsed as CSV: {str(error).strip()}") from None
+
+
+class Writer:
+    """Batches appended to a file written aside (`.partial`) and moved into place by `commit`."""
+
+    def __init__(self, path: Path, classes: Sequence):
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.classes = list(classes)
+        self._parquet = None
+        self._rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from pipeline.predictions import schema_metadata
+
+        if self.path.suffix == ".parquet":
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                schema = table.schema.with_metadata({**(table.schema.metadata or {}), **schema_metadata(self.classes)})
+                self._parquet = pq.ParquetWriter(self.partial, schema)
+            self._parquet.write_table(table.replace_schema_metadata(self._parquet.schema.metadata))
+        else:
+            frame.to_csv(self.partial, mode="a" if self._rows else "w", header=not self._rows, index=False)
+        self._rows += len(frame)
+
+    def commit(self) -> None:
+        self._close()
+        self.partial.replace(self.path)
+
+    def discard(self) -> None:
+        self._close()
+        self.partial.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+
+
+def predict_file(
+    source: Path,
+    output: Path,
+    loaded: LoadedModel,
+    contract: pa.DataFrameSchema,
+    batch_rows: int,
+    log_path: Path | None = None,
+) -> Scored:
+    """Check, score and write `source` batch by batch; nothing is left at `output` unless every row passed."""
+    import numpy as np
+
+    from pipeline.checks import FileReport, check_frame, describe_failures, text_columns
+    from pipeline.features import features_of
+    from pipeline.files import output_dir
+    from pipeline.prediction_log import BatchLog
+    from pipeline.predictions import classes_of, score
+
+    if not source.is_file():
+        raise PipelineError(f"{source}: file not found")
+    features = features_of(contract)
+    output_dir(output.parent)
+    writer = Writer(output, classes_of(loaded.model))
+    unique = [name for name, column in contract.columns.items() if column.unique]
+    seen = {name: [] for name in unique}  # per unique column: (hash, row) arrays of every batch
+    failures: list[Failure] = []
+    rows = batches = 0
+    log = BatchLog(log_path, source) if log_path else None
+    try:
+        for frame in read_batches(source, text_columns(contract), batch_rows):
+            frame.index = np.arange(rows, rows + len(frame))  # failures name rows of the whole file
+            report, validated = check_frame(frame, contract, str(source), labels_optional=True)
+            failures += report.failures
+            if any(f.count == 0 and f.column for f in report.failures):
+                rows += len(frame)
+                break  # a missing or unexpected column: every batch would say the same
+            for name in unique:
+                if name in frame.columns:
+                    seen[name].append((_hashes(frame[name]), frame.index.to_numpy()))
+            if validated is not None and not failures:
+                scored = score(loaded.model, validated, features, loaded.version)
+                writer.write(scored)
+                if log:
+                    log.write(validated, scored, loaded.version, first_row=rows)
+            rows += len(frame)
+            batches += 1
+        failures += _duplicates_across_batches(seen)
+        if rows == 0 and not failures:
+            failures.append(_no_rows())
+        if failures:
+            raise PipelineError(describe_failures([FileReport(str(source), rows, False, _merged(failures))]))
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        if log:
+            log.discard()
+        raise
+    if log:
+        log.commit()
+    return Scored(rows, batches, str(output))
+
+
+def _hashes(values: pd.Series):
+    import pandas as pd
+
+    return pd.util.hash_pandas_object(values.astype("str"), index=False).to_numpy()
+
+
+def _duplicates_across_batches(seen: dict) -> list[Failure]:
+    """A value of a unique column that appears in two batches (each batch's own duplicates pandera reports)."""
+    import numpy as np
+
+    from pipeline.checks import ROWS_PER_CHECK, Failure
+
+    found = []
+    for name, parts in seen.items():
+        if len(parts) < 2:
+            continue
+        hashes = np.concatenate([h for h, _ in parts])
+        rows = np.concatenate([r for _, r in parts])
+        batch = np.concatenate([np.full(len(h), i) for i, (h, _) in enumerate(parts)])
+        order = np.argsort(hashes, kind="stable")
+        same = hashes[order][1:] == hashes[order][:-1]
+        across = same & (batch[order][1:] != batch[order][:-1])
+        if across.any():
+            dup_rows = np.unique(np.concatenate([rows[order][1:][across], rows[order][:-1][across]]))
+            rows_shown = dup_rows[:ROWS_PER_CHECK].tolist()
+            found.append(Failure(name, "field_uniqueness (across batches)", len(dup_rows), [], rows_shown))
+    return found
+
+
+def _merged(failures: list[Failure]) -> list[Failure]:
+    """One failure per column and check over all batches: counts added, first examples and rows kept."""
+    from pipeline.checks import EXAMPLES_PER_CHECK, ROWS_PER_CHECK, Failure
+
+    merged: dict[tuple, Failure] = {}
+    for failure in failures:
+        key = (failure.column, failure.check)
+        if key not in merged:
+            merged[key] = failure
+            continue
+        old = merged[key]
+        examples = list(dict.fromkeys([*old.examples, *failure.examples]))[:EXAMPLES_PER_CHECK]
+        rows = [*old.rows, *failure.rows][:ROWS_PER_CHECK]
+        merged[key] = Failure(old.column, old.check, old.count + failure.count, examples, rows)
+    return list(merged.values())
+
+
+def _no_rows() -> Failure:
+    from pipeline.checks import Failure
+
+    return Failure(None, "has data rows", 0, ["the file has a header but no rows"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n")[0])
+    parser.add_argument("input", nargs="?", help="CSV or parquet file to score (default: the pipeline's stage)")
+    parser.add_argument("-o", "--output", help="parquet or CSV file to write (by suffix)")
+    parser.add_argument("--model", help="a model file (default: paths.model in params.yaml)")
+    parser.add_argument("--stage", help="the registry stage whose version to use, e.g. prod (instead of --model)")
+    parser.add_argument("--prediction-log", help="also append one JSON line per prediction here (for monitoring)")
+    parser.add_argument("--batch-rows", type=int, help="rows per batch (default: predict.batch_rows in params.yaml)")
+    args = parser.parse_args(argv)
+    from pipeline.features import contract_schema
+    from pipeline.model_source import from_file, resolve
+    from pipeline.params import load_params
+
+    params = load_params()
+    batch_rows = args.batch_rows or params.predict.batch_rows
+    if batch_rows < 1:
+        raise ConfigError(f"--batch-rows must be at least 1 (got {batch_rows})")
+    contract = contract_schema()
+    if args.input is None:
+        if args.output or args.stage or args.model:
+            parser.error("INPUT is needed with --output, --model or --stage")
+        return _pipeline_stage(params, contract, batch_rows, from_file(params.paths.model, registry=False))
+    if not args.output:
+        parser.error("give the output file: -o OUTPUT")
+    output = Path(args.output)
+    if output.suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"{output}: the output must end in .parquet or .csv")
+    loaded = resolve(args.model, args.stage, params.paths.model)
+    log = Path(args.prediction_log) if args.prediction_log else None
+    scored = predict_file(Path(args.input), output, loaded, contract, batch_rows, log)
+    print(f"{scored.rows} rows scored by {loaded.version} into {scored.output}", file=sys.stderr)
+    return 0
+
+
+def _pipeline_stage(params, contract, batch_rows: int, loaded: LoadedModel) -> int:
+    for source, output in (
+        (params.paths.train, params.paths.predictions_reference),
+        (params.paths.validated_current, params.paths.predictions_current),
+    ):
+        predict_file(Path(source), Path(output), loaded, contract, batch_rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))

@@ -1,0 +1,173 @@
+"""The prediction log: one JSON line per prediction or rejected request, for monitoring live traffic.
+
+Each line is an object with `kind`:
+
+- `prediction`: `request_id`, `row` (within the request or file), `time` (UTC,
+  ISO 8601), `source` (`serve` or `batch`), `model_version`, `inputs` (the
+  row's columns), `prediction`, `probabilities` (class -> probability, for
+  classification) and `latency_ms` (the whole request's, for `serve`);
+- `rejected`: a request that broke the contract (`status` 422) or was
+  malformed (4xx): `request_id`, `time`, `model_version`, `status`, `rows`,
+  `failures` (column, check, count) and `latency_ms`.
+
+The server hands lines to `PredictionLog`, which writes them from a thread of
+its own through a bounded queue, so a request never waits for the disk; when
+the queue is full, lines are dropped and counted, never blocking. Batch
+scoring writes aside and moves the file into place only when the whole input
+passed (`BatchLog`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+QUEUE_LINES = 10_000
+FLUSH_SECONDS = 0.5
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(value: object) -> object:
+    """A JSON value: numpy scalars become Python ones, NaN and infinities become null."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def prediction_records(
+    inputs: pd.DataFrame,
+    scored: pd.DataFrame,
+    classes: Sequence,
+    *,
+    request_id: str,
+    source: str,
+    version: str,
+    time: str,
+    latency_ms: float | None = None,
+    first_row: int = 0,
+) -> list[dict]:
+    """One `prediction` record per row of a scored request or batch."""
+    from pipeline.predictions import PREDICTION, proba_column
+
+    columns = list(inputs.columns)
+    values = inputs.to_numpy(dtype=object)
+    predicted = scored[PREDICTION].to_numpy(dtype=object)
+    proba = {cls: scored[proba_column(cls)].to_numpy() for cls in classes}
+    records = []
+    for i in range(len(inputs)):
+        record = {
+            "kind": "prediction",
+            "request_id": request_id,
+            "row": first_row + i,
+            "time": time,
+            "source": source,
+            "model_version": version,
+            "inputs": {name: _plain(value) for name, value in zip(columns, values[i], strict=True)},
+            "prediction": _plain(predicted[i]),
+        }
+        if classes:
+            record["probabilities"] = {str(cls): round(float(proba[cls][i]), 6) for cls in classes}
+        if latency_ms is not None:
+            record["latency_ms"] = round(latency_ms, 3)
+        records.append(record)
+    return records
+
+
+def line(record: dict) -> str:
+    return json.dumps(record, separators=(",", ":"), sort_keys=True, allow_nan=False, default=_plain) + "\n"
+
+
+class PredictionLog:
+    """Lines appended to a file by a background thread; `submit` never blocks a request."""
+
+    def __init__(self, path: str | Path, on_drop: Callable[[int], None] | None = None, size: int = QUEUE_LINES):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._queue: queue.Queue[list[dict] | None] = queue.Queue(maxsize=size)
+        self._on_drop = on_drop
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, records: list[dict]) -> None:
+        try:
+            self._queue.put_nowait(records)
+        except queue.Full:
+            self.dropped += len(records)
+            if self._on_drop:
+                self._on_drop(len(records))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            while True:
+                try:
+                    records = self._queue.get(timeout=FLUSH_SECONDS)
+                except queue.Empty:
+                    handle.flush()
+                    continue
+                if records is None:
+                    handle.flush()
+                    return
+                handle.writelines(line(record) for record in records)
+                if self._queue.empty():
+                    handle.flush()
+
+
+class BatchLog:
+    """The log of one batch-scoring run, written aside and appended to the log only when the run succeeds."""
+
+    def __init__(self, path: str | Path, source: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path.with_name(self.path.name + f".{os.getpid()}.partial")
+        self.request_id = f"batch:{source.name}:{now()}"
+        self._handle = self.partial.open("w", encoding="utf-8")
+
+    def write(self, inputs: pd.DataFrame, scored: pd.DataFrame, version: str, first_row: int) -> None:
+        from pipeline.predictions import PROBA_PREFIX
+
+        classes = [name.removeprefix(PROBA_PREFIX) for name in scored.columns if name.startswith(PROBA_PREFIX)]
+        records = prediction_records(
+            inputs,
+            scored,
+            classes,
+            request_id=self.request_id,
+            source="batch",
+            version=version,
+            time=now(),
+            first_row=first_row,
+        )
+        self._handle.writelines(line(record) for record in records)
+
+    def commit(self) -> None:
+        self._handle.close()
+        with self.path.open("a", encoding="utf-8") as target, self.partial.open(encoding="utf-8") as written:
+            for chunk in iter(lambda: written.read(1 << 20), ""):
+                target.write(chunk)
+        self.partial.unlink()
+
+    def discard(self) -> None:
+        self._handle.close()
+        self.partial.unlink(missing_ok=True)

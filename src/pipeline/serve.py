@@ -1,0 +1,443 @@
+"""Serve: the model over HTTP (FastAPI on uvicorn), guarded by the data contract.
+
+    python -m pipeline.serve [--host 127.0.0.1] [--port 8000] [--model PATH | --stage prod] [--prediction-log PATH]
+
+`POST /predict` (and `POST /invocations`, the path MLflow's scoring server
+uses) take the request formats MLflow's server accepts, so its clients work:
+
+    {"dataframe_records": [{"col": 1.5, ...}, ...]}
+    {"dataframe_split": {"columns": ["col", ...], "data": [[1.5, ...], ...]}}
+
+and answer `{"predictions": [...], "probabilities": [[...]], "classes": [...],
+"model_version": "..."}` (no probabilities for regression). Every request is
+checked against the contract, without the target, by the same core as
+`pipeline.validate`: a failure is a 422 whose body names each column, check
+and row. Malformed JSON, NaN or Infinity literals and unknown formats are
+400s, an oversized body or too many rows 413: never a 500, and the server
+keeps serving. `GET /healthz` (alive), `GET /readyz` (model loaded, version),
+`GET /metrics` (Prometheus) and `GET /docs` (OpenAPI, with the contract's
+columns) complete it. With a prediction log, each prediction is one JSON line
+(prediction_log.py), written off the request path.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
+# types (`request: Request`) at runtime, and Request is imported inside create_app.
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pipeline.errors import run_main
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
+    from fastapi import FastAPI
+
+    from pipeline.model_source import LoadedModel
+    from pipeline.prediction_log import PredictionLog
+
+FORMATS = ("dataframe_records", "dataframe_split")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class RequestError(Exception):
+    """A request the app refuses: the HTTP status and a JSON body."""
+
+    def __init__(self, status: int, detail: str, failures: list[dict] | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.failures = status, detail, failures
+
+    def body(self) -> dict:
+        return {"detail": self.detail, **({"failures": self.failures} if self.failures is not None else {})}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_request_bytes: int
+    max_rows: int
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_request(body: bytes, limits: Limits) -> "pd.DataFrame":
+    """The request's rows as a frame; anything but a well-formed request in one of the two formats is a RequestError."""
+    import pandas as pd
+
+    if len(body) > limits.max_request_bytes:
+        raise RequestError(413, f"the request body is {len(body)} bytes; the limit is {limits.max_request_bytes}")
+    try:
+        payload = json.loads(body, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise RequestError(400, "the request body is not UTF-8 JSON") from None
+    except (json.JSONDecodeError, ValueError) as error:
+        raise RequestError(400, f"malformed JSON: {error}") from None
+    if not isinstance(payload, dict) or len(set(payload) & set(FORMATS)) != 1:
+        raise RequestError(
+            400,
+            'expected {"dataframe_records": [{column: value, ...}, ...]} or '
+            '{"dataframe_split": {"columns": [...], "data": [[...], ...]}}',
+        )
+    if "dataframe_records" in payload:
+        records = payload["dataframe_records"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise RequestError(400, "dataframe_records must be a list of objects, one per row")
+        columns = list(dict.fromkeys(name for record in records for name in record))
+        rows = [[record.get(name) for name in columns] for record in records]
+    else:
+        split = payload["dataframe_split"]
+        if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
+            raise RequestError(400, "dataframe_split needs columns (a list of names) and data (a list of rows)")
+        columns, rows = split["columns"], split.get("data")
+        if not all(isinstance(name, str) for name in columns) or len(set(columns)) != len(columns):
+            raise RequestError(400, "dataframe_split.columns must be distinct column names")
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise RequestError(400, "dataframe_split.data must be a list of rows, each a list of values")
+        for i, row in enumerate(rows):
+            if len(row) != len(columns):
+                raise RequestError(
+                    400, f"dataframe_split.data row {i} has {len(row)} values for {len(columns)} columns"
+                )
+    if not rows:
+        raise RequestError(422, "the request has no rows", [{"column": None, "check": "has rows", "count": 0}])
+    if len(rows) > limits.max_rows:
+        raise RequestError(413, f"the request has {len(rows)} rows; the limit is {limits.max_rows}")
+    for i, row in enumerate(rows):
+        for name, value in zip(columns, row, strict=True):
+            if value is not None and not isinstance(value, str | int | float | bool):
+                kind = "an object" if isinstance(value, dict) else "a list"
+                raise RequestError(400, f"row {i}, column {name!r}: {kind} is not a value")
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def contract_failures(
+    frame: "pd.DataFrame", contract: "pa.DataFrameSchema"
+) -> "tuple[list[dict], pd.DataFrame | None]":
+    """The contract's verdict on a request frame: failures as the 422 body lists them, and the coerced frame."""
+    from dataclasses import asdict
+
+    from pipeline.checks import check_frame
+
+    failures = _boolean_failures(frame, contract)
+    report, validated = check_frame(frame, contract, "request", labels_optional=True)
+    failures += [asdict(failure) for failure in report.failures]
+    return failures, (validated if not failures else None)
+
+
+def _boolean_failures(frame: "pd.DataFrame", contract: "pa.DataFrameSchema") -> list[dict]:
+    """JSON booleans only in boolean columns: pandas would read the string "false" as True."""
+    import pandas as pd
+
+    failures = []
+    for name, column in contract.columns.items():
+        if name not in frame.columns or column.dtype is None or not pd.api.types.is_bool_dtype(column.dtype.type):
+            continue
+        bad = [i for i, value in enumerate(frame[name]) if value is not None and not isinstance(value, bool)]
+        if bad:
+            examples = list(dict.fromkeys(repr(frame[name].iloc[i]) for i in bad))[:5]
+            failures.append(
+                {"column": name, "check": "is a boolean", "count": len(bad), "examples": examples, "rows": bad[:20]}
+            )
+    return failures
+
+
+class Metrics:
+    """The app's Prometheus metrics, in a registry of its own (with the process's CPU and memory)."""
+
+    def __init__(self, loaded: "LoadedModel", classes: Sequence):
+        from prometheus_client import CollectorRegistry, Counter, Histogram, Info, PlatformCollector, ProcessCollector
+
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter(
+            "ratchet_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "ratchet_request_duration_seconds",
+            "Request latency by endpoint, from the request's arrival to its answer",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "ratchet_predictions",
+            "Predictions made, by predicted class (regression: class is 'value')",
+            ["class"],
+            registry=self.registry,
+        )
+        self.rows = Counter("ratchet_predicted_rows", "Rows scored", registry=self.registry)
+        self.failures = Counter(
+            "ratchet_validation_failures",
+            "Contract failures in requests, by column and check",
+            ["column", "check"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "ratchet_prediction_log_dropped",
+            "Prediction log lines dropped because the queue was full",
+            registry=self.registry,
+        )
+        Info("ratchet_model", "The model being served", registry=self.registry).info(
+            {"version": loaded.version, "source": loaded.source}
+        )
+        self.classes = [str(c) for c in classes]
+
+
+def create_app(
+    loaded: "LoadedModel", contract: "pa.DataFrameSchema", limits: Limits, log: "PredictionLog | None" = None
+) -> "FastAPI":
+    """The FastAPI app around one loaded model."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from pipeline.features import features_of
+    from pipeline.prediction_log import now, prediction_records
+    from pipeline.predictions import PREDICTION, classes_of, proba_column, score
+
+    features = features_of(contract)
+    classes = classes_of(loaded.model)
+    metrics = Metrics(loaded, classes)
+    if log is not None:
+        log._on_drop = metrics.dropped.inc
+    app = FastAPI(
+        title="Ratchet model",
+        version=loaded.version,
+        description="Predictions from the model, for rows that follow the data contract (the target is optional).",
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id", "")
+        request.state.request_id = request_id if REQUEST_ID.fullmatch(request_id) else uuid.uuid4().hex
+        request.state.started = started
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = route.path if route is not None else "unmatched"
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        response.headers["x-request-id"] = request.state.request_id
+        return response
+
+    def refuse(request: Request, error: RequestError, rows: int = 0) -> JSONResponse:
+        for failure in error.failures or []:
+            metrics.failures.labels(failure["column"] or "(request)", str(failure["check"])).inc()
+        if log is not None:
+            log.submit([_rejected(request, error, rows, loaded.version)])
+        return JSONResponse(error.body(), status_code=error.status)
+
+    async def predict(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_request_bytes:
+            return refuse(
+                request,
+                RequestError(413, f"the request body is {declared} bytes; the limit is {limits.max_request_bytes}"),
+            )
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limits.max_request_bytes:
+                return refuse(request, RequestError(413, f"the request body is over {limits.max_request_bytes} bytes"))
+        try:
+            frame = parse_request(bytes(body), limits)
+            failures, validated = contract_failures(frame, contract)
+            if validated is None:
+                raise RequestError(422, "the request breaks the data contract", failures)
+        except RequestError as error:
+            return refuse(request, error)
+        scored = score(loaded.model, validated, features, loaded.version)
+        predictions = [_json(value) for value in scored[PREDICTION]]
+        answer = {"predictions": predictions, "model_version": loaded.version}
+        if features.is_classification:
+            answer["probabilities"] = [
+                [_json(p) for p in row] for row in scored[[proba_column(c) for c in classes]].to_numpy()
+            ]
+            answer["classes"] = [_json(c) for c in classes]
+            for value in predictions:
+                metrics.predictions.labels(str(value)).inc()
+        else:
+            metrics.predictions.labels("value").inc(len(predictions))
+        metrics.rows.inc(len(predictions))
+        if log is not None:
+            latency_ms = (time.perf_counter() - request.state.started) * 1000
+            log.submit(
+                prediction_records(
+                    validated,
+                    scored,
+                    classes,
+                    request_id=request.state.request_id,
+                    source="serve",
+                    version=loaded.version,
+                    time=now(),
+                    latency_ms=latency_ms,
+                )
+            )
+        return JSONResponse(answer)
+
+    schema = request_schema(contract, features)
+    for path in ("/predict", "/invocations"):
+        app.add_api_route(
+            path,
+            predict,
+            methods=["POST"],
+            summary="Predict for rows that follow the data contract",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}},
+            responses={
+                200: {"description": "Predictions, in row order"},
+                400: {"description": "Malformed JSON, NaN or Infinity, or not one of the two formats"},
+                413: {"description": "Body or row count over the limit"},
+                422: {"description": "Rows that break the data contract: each failing column, check and row"},
+            },
+        )
+
+    @app.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="The model is loaded and can answer")
+    async def readyz() -> dict:
+        return {"ready": True, "model_version": loaded.version, "task": features.task}
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+        return JSONResponse({"detail": "internal error", "request_id": request.state.request_id}, status_code=500)
+
+    return app
+
+
+def request_schema(contract: "pa.DataFrameSchema", features) -> dict:
+    """The OpenAPI schema of a request: the two formats, with the contract's columns and their types."""
+    import pandas as pd
+
+    properties = {}
+    for name, column in contract.columns.items():
+        dtype = column.dtype.type if column.dtype is not None else None
+        if dtype is not None and pd.api.types.is_bool_dtype(dtype):
+            kind = {"type": "boolean"}
+        elif dtype is not None and pd.api.types.is_integer_dtype(dtype):
+            kind = {"type": "integer"}
+        elif dtype is not None and pd.api.types.is_numeric_dtype(dtype):
+            kind = {"type": "number"}
+        else:
+            kind = {"type": "string"}
+        from pipeline.features import allowed_values
+
+        allowed = allowed_values(column)
+        if allowed is not None:
+            kind["enum"] = [v.item() if hasattr(v, "item") else v for v in allowed]
+        if column.nullable:
+            kind = {"anyOf": [kind, {"type": "null"}]}
+        role = (column.metadata or {}).get("role")
+        kind["description"] = f"{role} (optional)" if name == features.target else (role or "feature")
+        properties[name] = kind
+    required = [name for name in contract.columns if name != features.target]
+    record = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return {
+        "oneOf": [
+            {
+                "title": "dataframe_records",
+                "type": "object",
+                "properties": {"dataframe_records": {"type": "array", "items": record, "minItems": 1}},
+                "required": ["dataframe_records"],
+            },
+            {
+                "title": "dataframe_split",
+                "type": "object",
+                "properties": {
+                    "dataframe_split": {
+                        "type": "object",
+                        "properties": {
+                            "columns": {"type": "array", "items": {"type": "string", "enum": list(contract.columns)}},
+                            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
+                        },
+                        "required": ["columns", "data"],
+                    }
+                },
+                "required": ["dataframe_split"],
+            },
+        ]
+    }
+
+
+def _json(value: object) -> object:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _rejected(request, error: RequestError, rows: int, version: str) -> dict:
+    from pipeline.prediction_log import now
+
+    failures = [{"column": f["column"], "check": f["check"], "count": f["count"]} for f in (error.failures or [])]
+    return {
+        "kind": "rejected",
+        "request_id": request.state.request_id,
+        "time": now(),
+        "source": "serve",
+        "model_version": version,
+        "status": error.status,
+        "detail": error.detail,
+        "rows": rows,
+        "failures": failures,
+        "latency_ms": round((time.perf_counter() - request.state.started) * 1000, 3),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", help="address to listen on (default: serve.host in params.yaml)")
+    parser.add_argument("--port", type=int, help="port (default: serve.port in params.yaml)")
+    parser.add_argument("--model", help="a model file (default: paths.model in params.yaml)")
+    parser.add_argument("--stage", help="serve the version a registry stage holds, e.g. prod (instead of --model)")
+    parser.add_argument(
+        "--model-version", default=os.environ.get("MODEL_VERSION"), help="the version to report (the image sets it)"
+    )
+    parser.add_argument("--prediction-log", help="append one JSON line per prediction here (serve.prediction_log)")
+    parser.add_argument("--max-request-bytes", type=int, help="default: serve.max_request_bytes in params.yaml")
+    parser.add_argument("--max-rows", type=int, help="default: serve.max_rows in params.yaml")
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    from pipeline.features import contract_schema
+    from pipeline.model_source import from_file, resolve
+    from pipeline.params import load_params
+    from pipeline.prediction_log import PredictionLog
+
+    params = load_params()  # the serving image carries params.yaml too
+    contract = contract_schema()
+    if args.model_version and not args.stage:
+        loaded = from_file(args.model or params.paths.model, args.model_version)
+    else:
+        loaded = resolve(args.model, args.stage, params.paths.model)
+    limits = Limits(args.max_request_bytes or params.serve.max_request_bytes, args.max_rows or params.serve.max_rows)
+    log_path = args.prediction_log or params.serve.prediction_log
+    log = PredictionLog(log_path) if log_path else None
+    app = create_app(loaded, contract, limits, log)
+    host, port = args.host or params.serve.host, args.port or params.serve.port
+    print(f"serving {loaded.version} ({loaded.source}) on http://{host}:{port}", file=sys.stderr)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if log is not None:
+            log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))
