@@ -25,11 +25,23 @@ REV ?= HEAD
 # Values a user or a workflow passes reach the commands through the environment,
 # quoted by the shell, never pasted into a command line: `make check BASELINE='x;y'`
 # runs nothing but the check (which then refuses 'x;y' as a revision name).
-export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV
+# The serving image (Dockerfile): <project>-serve:<VERSION, else the commit>, with the
+# model at MODEL_PATH baked in. BASE_IMAGE replaces the Dockerfile's python:3.11-slim.
+IMAGE_NAME ?= $(shell sed -n 's/^name = "\(.*\)"$$/\1/p' pyproject.toml | head -n 1)-serve
+MODEL_PATH ?= models/model.skops
+BASE_IMAGE ?=
+IMAGE_VERSION = $(or $(VERSION),$(shell git rev-parse --short HEAD 2>/dev/null),dev)
+# Podman reads the repository's settings (runc, ulimits, slirp4netns) unless told otherwise.
+CONTAINERS_CONF ?= $(abspath containers/containers.conf)
+# Make-level values to pass on: SERVE_ARGS for `make serve`, INPUT/OUTPUT for `make predict`.
+SERVE_ARGS ?=
+INPUT ?=
+OUTPUT ?=
+export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV IMAGE_NAME MODEL_PATH BASE_IMAGE IMAGE_VERSION CONTAINERS_CONF INPUT OUTPUT
 gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 TEST_NEEDS := $(STAMP)
 
-.PHONY: help venv run check report test lint format dag push pull register promote rollback clean
+.PHONY: help venv run check report test lint format dag push pull register promote rollback predict serve image image-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +57,7 @@ venv: $(STAMP) ## Create or update .venv from uv.lock
 # [extra test tiers]
 EVIDENTLY_VENV := .venv-evidently
 TEST_NEEDS += $(EVIDENTLY_VENV)/.synced
+TEST_IMAGE := yes
 .PHONY: evidently-env benchmark
 
 # Evidently 0.7.23 does not import with pandas 3, so it gets its own environment,
@@ -74,7 +87,9 @@ report: $(STAMP) ## Write the PR report of the last verdict to report/report.md 
 test: $(TEST_NEEDS) ## Lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/pytest
+	$(if $(TEST_IMAGE),$(BIN)/pytest -m image tests/image)
 
 lint: $(STAMP) ## Run the pre-commit hooks on every file
 	$(BIN)/pre-commit run --all-files
@@ -108,6 +123,23 @@ rollback: $(STAMP) ## Re-assign prod to the version it had before [or VERSION=v1
 	echo "Rolling $$ARTIFACT $$STAGE back to $$version"; \
 	$(BIN)/gto assign "$$ARTIFACT" --version "$$version" --stage "$$STAGE" --force -m "Roll back $$ARTIFACT $$STAGE to $$version"
 	@echo "Pushing a prod tag runs the deploy workflow."
+
+predict: $(STAMP) ## Score a file in batches: INPUT=batch.csv OUTPUT=scored.parquet [STAGE=prod to use the registry]
+	@test -n "$$INPUT" -a -n "$$OUTPUT" || { echo "usage: make predict INPUT=batch.csv OUTPUT=scored.parquet" >&2; exit 2; }
+	$(BIN)/python -m pipeline.predict "$$INPUT" -o "$$OUTPUT"
+
+serve: $(STAMP) ## Serve the model over HTTP on 127.0.0.1:8000 (params.yaml's serve section) [SERVE_ARGS="--stage prod"]
+	$(BIN)/python -m pipeline.serve $(SERVE_ARGS)
+
+image: ## Build the serving image with podman: <name>-serve:<VERSION or commit> [MODEL_PATH=...] [BASE_IMAGE=...]
+	@test -f "$$MODEL_PATH" || { echo "error: no model at $$MODEL_PATH: make run (or make pull) first" >&2; exit 1; }
+	podman build --isolation chroot --format docker $${BASE_IMAGE:+--build-arg "BASE_IMAGE=$$BASE_IMAGE"} \
+		--build-arg "MODEL_PATH=$$MODEL_PATH" --build-arg "MODEL_VERSION=$$IMAGE_VERSION" --tag "$$IMAGE_NAME:$$IMAGE_VERSION" .
+
+image-test: $(STAMP) ## Build the image (on containers/base-image.sh's Debian unless BASE_IMAGE), then smoke-test it
+	base="$$BASE_IMAGE"; [ -n "$$base" ] || base=$$(containers/base-image.sh) || exit 1; \
+	$(MAKE) --no-print-directory image BASE_IMAGE="$$base"
+	SERVE_IMAGE="$$IMAGE_NAME:$$IMAGE_VERSION" MODEL_VERSION="$$IMAGE_VERSION" $(BIN)/pytest -m image tests/image
 
 clean: ## Remove the virtual environments and caches (keeps data, models and the DVC cache)
 	rm -rf $(VENV) .venv-* .pytest_cache .ruff_cache

@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.params import load_params
 
     params = load_params()
-    batch_rows = args.batch_rows or params.predict.batch_rows
+    batch_rows = params.predict.batch_rows if args.batch_rows is None else args.batch_rows
     if batch_rows < 1:
         raise ConfigError(f"--batch-rows must be at least 1 (got {batch_rows})")
     contract = contract_schema()
