@@ -41,7 +41,7 @@ export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV IMAGE_NAME MODEL_PATH BASE
 gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 TEST_NEEDS := $(STAMP)
 
-.PHONY: help venv run check report test lint format dag push pull register promote rollback predict serve image image-test clean
+.PHONY: help venv conflicts run check report test lint format dag push pull register promote rollback predict serve image image-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,7 +73,17 @@ benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Eviden
 	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
 # [/extra test tiers]
 
-run: $(STAMP) ## Reproduce the pipeline (dvc repro), then judge the quality gates
+conflicts: ## Fail when a template update (copier update) left conflict markers or .rej files to resolve
+	@git rev-parse --git-dir >/dev/null 2>&1 || exit 0; \
+	marked=$$(git ls-files -z --cached --others --exclude-standard | xargs -0 -r grep -IlE '^(<{7}|>{7}) ' -- 2>/dev/null); \
+	rejected=$$(git ls-files --others --exclude-standard -- '*.rej'); \
+	if [ -n "$$marked$$rejected" ]; then \
+	  echo "error: copier update left conflicts to resolve (keep what you want, delete the <<<<<<< ======= >>>>>>> lines, git add the file; apply and delete each .rej):" >&2; \
+	  for file in $$marked $$rejected; do echo "  $$file" >&2; done; \
+	  exit 1; \
+	fi
+
+run: conflicts $(STAMP) ## Reproduce the pipeline (dvc repro), then judge the quality gates
 	@git rev-parse -q --verify HEAD >/dev/null || { echo "error: commit once first (git add -A && git commit): DVC and DVCLive need a commit" >&2; exit 1; }
 	$(BIN)/dvc repro $(REPRO_FLAGS)
 	$(BIN)/python -m pipeline.gate $(gate_flags)
@@ -84,7 +94,7 @@ check: $(STAMP) ## Exit 1 unless every quality gate passes [BASELINE=main] [GATE
 report: $(STAMP) ## Write the PR report of the last verdict to report/report.md (plots in report/report-plots/)
 	$(BIN)/python -m pipeline.report -o report/report.md $(REPORT_FLAGS)
 
-test: $(TEST_NEEDS) ## Lint, then the whole test suite
+test: conflicts $(TEST_NEEDS) ## Lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile

@@ -297,9 +297,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Keys a template version renamed (CHANGELOG.md): a project that still has the old key is told where it went.
+RENAMED = {
+    "gates.metrics": "gates.classification.metrics or gates.regression.metrics (template 0.2.0: gates per task)",
+    "gates.regressions": "gates.classification.regressions or gates.regression.regressions (template 0.2.0)",
+}
+
+
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "constrained-")))
     key = key or "(top level)"
+    if error["type"] == "extra_forbidden" and key in RENAMED:
+        return f"  {key}: renamed; it is now {RENAMED[key]}"
     if error["type"] == "extra_forbidden":
         return f"  {key}: unknown key"
     if error["type"] == "missing":

@@ -120,6 +120,14 @@ def test_bad_params_name_the_key(raw, tmp_path, edit, key):
     assert error.value.exit_code == EXIT_BAD_CONFIG
 
 
+def test_a_key_the_template_renamed_says_where_it_went(raw, tmp_path):
+    def old_layout(p):
+        p["gates"]["metrics"] = p["gates"]["classification"]["metrics"]
+
+    with pytest.raises(ConfigError, match=r"gates\.metrics: renamed; it is now gates\.classification\.metrics"):
+        load_params(write_params(tmp_path, raw, old_layout))
+
+
 def test_missing_params_file(tmp_path):
     with pytest.raises(ConfigError, match=r"params\.yaml not found"):
         load_params(tmp_path / "params.yaml")
