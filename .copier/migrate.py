@@ -38,6 +38,7 @@ MACHINERY = {
     "tests/parity": "extra_test_tiers",
     "tests/integration/remotes": "extra_test_tiers",
     "benchmarks": "extra_test_tiers",
+    "tests/scale": "extra_test_tiers",
     "tests/template": None,  # never in a project
 }
 

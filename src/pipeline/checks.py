@@ -7,7 +7,7 @@ labels may leave out the target (`labels_optional`), as production data does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,3 +138,41 @@ def describe_failures(reports: Sequence[FileReport]) -> str:
         lines.append(f"{report.path} breaks the data contract ({report.rows} rows checked):")
         lines += [f"  - {failure.describe()}" for failure in report.failures]
     return "\n".join(lines)
+
+
+def merge_failures(failures: Iterable[Failure]) -> list[Failure]:
+    """One failure per column and check over all parts: counts added, the first examples and rows kept."""
+    merged: dict[tuple, Failure] = {}
+    for failure in failures:
+        key = (failure.column, failure.check)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = failure
+            continue
+        examples = list(dict.fromkeys([*old.examples, *failure.examples]))[:EXAMPLES_PER_CHECK]
+        rows = sorted({*old.rows, *failure.rows})[:ROWS_PER_CHECK]
+        merged[key] = Failure(old.column, old.check, old.count + failure.count, examples, rows)
+    return sorted(merged.values(), key=lambda f: (str(f.column), f.check))
+
+
+def duplicates_across(parts: Sequence[Mapping]) -> list[Failure]:
+    """Values of a unique column that appear in two parts (each part's own duplicates its check reports)."""
+    import numpy as np
+
+    found = []
+    for name in sorted({name for part in parts for name in part}):
+        pieces = [(part[name], i) for i, part in enumerate(parts) if name in part]
+        if len(pieces) < 2:
+            continue
+        hashes = np.concatenate([h for (h, _), _ in pieces])
+        rows = np.concatenate([r for (_, r), _ in pieces])
+        owner = np.concatenate([np.full(len(h), i) for (h, _), i in pieces])
+        order = np.argsort(hashes, kind="stable")
+        same = hashes[order][1:] == hashes[order][:-1]
+        across = same & (owner[order][1:] != owner[order][:-1])
+        if across.any():
+            dup = np.unique(np.concatenate([rows[order][1:][across], rows[order][:-1][across]]))
+            found.append(
+                Failure(name, "field_uniqueness (across batches)", len(dup), [], dup[:ROWS_PER_CHECK].tolist())
+            )
+    return found

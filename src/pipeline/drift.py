@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.drift", description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="*", metavar="FILE", help="REFERENCE CURRENT (default: the pipeline's)")
     parser.add_argument("--out", help="with FILES: write drift.json, drift.html and drift.md into this directory")
+    parser.add_argument(
+        "--scheduler", help="a Dask scheduler for directories of parquet partitions (or DASK_SCHEDULER_ADDRESS)"
+    )
     args = parser.parse_args(argv)
     if len(args.files) not in (0, 2):
         parser.error("give both REFERENCE and CURRENT, or neither")
@@ -115,8 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     features = features_of(contract)
     if args.files:
         out = check_output_dir(args.out) if args.out else None  # checked before the work; created after
-        reference, current = load_checked(args.files, contract)
-        report = drift_report(reference, current, features, params.drift)
+        if all(Path(name).is_dir() for name in args.files):
+            report = _partitioned(args, contract, features, params.drift)
+        else:
+            reference, current = load_checked(args.files, contract)
+            report = drift_report(reference, current, features, params.drift)
         if out is not None:
             write_outputs(report, {"json": out / "drift.json", "html": out / "drift.html", "md": out / "drift.md"})
         print(markdown_summary(report))
@@ -136,6 +142,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_outputs(report, paths)
     print(markdown_summary(report), file=sys.stderr)
     return 0
+
+
+def _partitioned(args, contract, features: Features, params: DriftParams) -> dict:
+    """Two directories of parquet partitions: checked against the contract, then compared column by column."""
+    from pipeline.checks import describe_failures
+    from pipeline.distributed import Runner, check_partitions, drift_partitions, scheduler_address
+
+    with Runner(scheduler_address(args.scheduler)) as runner:
+        reports = [check_partitions(runner, side, contract, labels_optional=True) for side in args.files]
+        failed = [report for report in reports if not report.passed]
+        if failed:
+            raise PipelineError(describe_failures(failed))
+        return drift_partitions(runner, args.files[0], args.files[1], feature_kinds(features), params)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,14 @@ def dataset_drift(
                 lambda item: column_drift(item[0], reference[item[0]], current[item[0]], item[1], params), kinds.items()
             )
         )
-    columns.sort(key=lambda c: (-c.severity, c.column))
+    return judge_dataset(columns, len(reference), len(current), params)
+
+
+def judge_dataset(
+    columns: list[ColumnDrift], reference_rows: int, current_rows: int, params: DriftParams
+) -> tuple[list[ColumnDrift], dict]:
+    """The columns most drifted first, and the dataset verdict: one rule, wherever the columns were compared."""
+    columns = sorted(columns, key=lambda c: (-c.severity, c.column))
     judged = [c for c in columns if c.judged]
     drifted = sum(c.drifted for c in judged)
     share = drifted / len(judged) if judged else None
@@ -188,10 +195,23 @@ def dataset_drift(
         "drifted": None if share is None else share >= params.dataset_drift_share,
         "note": None
         if judged
-        else f"no column has enough values for a verdict: {len(reference)} reference rows, {len(current)} current "
+        else f"no column has enough values for a verdict: {reference_rows} reference rows, {current_rows} current "
         f"rows (drift.min_rows is {params.min_rows})",
     }
     return columns, verdict
+
+
+def report_of(columns: list[ColumnDrift], verdict: dict, reference_rows: int, current_rows: int) -> dict:
+    """The report's feature part; the drift stage adds target, prediction and performance."""
+    return {
+        "reference_rows": reference_rows,
+        "current_rows": current_rows,
+        "dataset": verdict,
+        "columns": [as_dict(c) for c in columns],
+        "target": None,
+        "prediction": None,
+        "performance": None,
+    }
 
 
 def as_dict(column: ColumnDrift) -> dict:
@@ -201,14 +221,6 @@ def as_dict(column: ColumnDrift) -> dict:
 def feature_report(
     reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, str], params: DriftParams
 ) -> dict:
-    """The report's feature part; the drift stage adds target, prediction and performance."""
+    """The report's feature part for two frames in memory."""
     columns, verdict = dataset_drift(reference, current, kinds, params)
-    return {
-        "reference_rows": len(reference),
-        "current_rows": len(current),
-        "dataset": verdict,
-        "columns": [as_dict(c) for c in columns],
-        "target": None,
-        "prediction": None,
-        "performance": None,
-    }
+    return report_of(columns, verdict, len(reference), len(current))

@@ -34,6 +34,7 @@ class LoadedModel:
     model: Pipeline
     version: str
     source: str  # the file, or `model#prod` with the commit it came from
+    raw: bytes = b""  # the skops file's bytes, for workers that load it themselves (distributed.py)
 
 
 def from_file(path: str | Path, version: str | None = None, registry: bool = True) -> LoadedModel:
@@ -51,7 +52,7 @@ def from_file(path: str | Path, version: str | None = None, registry: bool = Tru
         md5 = verify_against_lock(path) or file_md5(path)
         registered = _registered_version_of_head(path, md5) if registry else None
         version = registered or f"md5:{md5}"
-    return LoadedModel(model, version, str(path))
+    return LoadedModel(model, version, str(path), path.read_bytes())
 
 
 def from_stage(stage: str, artifact: str = ARTIFACT) -> LoadedModel:
@@ -73,14 +74,15 @@ def from_stage(stage: str, artifact: str = ARTIFACT) -> LoadedModel:
         local = Path(scratch) / Path(found["path"]).name
         try:
             with dvc.api.open(found["path"], rev=found["rev"], mode="rb") as source:
-                local.write_bytes(source.read())
+                raw = source.read()
+            local.write_bytes(raw)
         except DvcException as error:
             raise PipelineError(
                 f"{found['path']} of {artifact} {version} is in neither the DVC cache nor the remote: {error}; "
                 "`dvc pull` it, or push it from where it was trained"
             ) from None
         model = load_model(local)
-    return LoadedModel(model, version, f"{artifact}#{stage} ({found['rev'][:12]})")
+    return LoadedModel(model, version, f"{artifact}#{stage} ({found['rev'][:12]})", raw)
 
 
 def resolve(model_path: str | None, stage: str | None, default_path: str, version: str | None = None) -> LoadedModel:

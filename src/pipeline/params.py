@@ -88,6 +88,7 @@ REGRESSORS_ONLY = frozenset({"ridge"})
 class TrainParams(Strict):
     model: ModelName
     seed: int
+    max_rows: Annotated[int, Field(ge=100, le=MAX_ROWS)] | None
     hist_gradient_boosting: HistGradientBoostingParams
     random_forest: RandomForestParams
     logistic_regression: LogisticRegressionParams

@@ -129,7 +129,14 @@ def predict_file(
     """Check, score and write `source` batch by batch; nothing is left at `output` unless every row passed."""
     import numpy as np
 
-    from pipeline.checks import FileReport, check_frame, describe_failures, text_columns
+    from pipeline.checks import (
+        FileReport,
+        check_frame,
+        describe_failures,
+        duplicates_across,
+        merge_failures,
+        text_columns,
+    )
     from pipeline.features import features_of
     from pipeline.files import output_dir
     from pipeline.prediction_log import BatchLog
@@ -141,7 +148,7 @@ def predict_file(
     output_dir(output.parent)
     writer = Writer(output, classes_of(loaded.model))
     unique = [name for name, column in contract.columns.items() if column.unique]
-    seen = {name: [] for name in unique}  # per unique column: (hash, row) arrays of every batch
+    seen: list[dict] = []  # per batch: unique column -> (hashes, rows)
     failures: list[Failure] = []
     rows = batches = 0
     log = BatchLog(log_path, source) if log_path else None
@@ -153,9 +160,7 @@ def predict_file(
             if any(f.count == 0 and f.column for f in report.failures):
                 rows += len(frame)
                 break  # a missing or unexpected column: every batch would say the same
-            for name in unique:
-                if name in frame.columns:
-                    seen[name].append((_hashes(frame[name]), frame.index.to_numpy()))
+            seen.append({name: (_hashes(frame[name]), frame.index.to_numpy()) for name in unique if name in frame})
             if validated is not None and not failures:
                 scored = score(loaded.model, validated, features, loaded.version)
                 writer.write(scored)
@@ -163,11 +168,11 @@ def predict_file(
                     log.write(validated, scored, loaded.version, first_row=rows)
             rows += len(frame)
             batches += 1
-        failures += _duplicates_across_batches(seen)
+        failures = merge_failures(failures) + duplicates_across(seen)
         if rows == 0 and not failures:
             failures.append(_no_rows())
         if failures:
-            raise PipelineError(describe_failures([FileReport(str(source), rows, False, _merged(failures))]))
+            raise PipelineError(describe_failures([FileReport(str(source), rows, False, failures)]))
         writer.commit()
     except BaseException:
         writer.discard()
@@ -185,46 +190,6 @@ def _hashes(values: pd.Series):
     return pd.util.hash_pandas_object(values.astype("str"), index=False).to_numpy()
 
 
-def _duplicates_across_batches(seen: dict) -> list[Failure]:
-    """A value of a unique column that appears in two batches (each batch's own duplicates pandera reports)."""
-    import numpy as np
-
-    from pipeline.checks import ROWS_PER_CHECK, Failure
-
-    found = []
-    for name, parts in seen.items():
-        if len(parts) < 2:
-            continue
-        hashes = np.concatenate([h for h, _ in parts])
-        rows = np.concatenate([r for _, r in parts])
-        batch = np.concatenate([np.full(len(h), i) for i, (h, _) in enumerate(parts)])
-        order = np.argsort(hashes, kind="stable")
-        same = hashes[order][1:] == hashes[order][:-1]
-        across = same & (batch[order][1:] != batch[order][:-1])
-        if across.any():
-            dup_rows = np.unique(np.concatenate([rows[order][1:][across], rows[order][:-1][across]]))
-            rows_shown = dup_rows[:ROWS_PER_CHECK].tolist()
-            found.append(Failure(name, "field_uniqueness (across batches)", len(dup_rows), [], rows_shown))
-    return found
-
-
-def _merged(failures: list[Failure]) -> list[Failure]:
-    """One failure per column and check over all batches: counts added, first examples and rows kept."""
-    from pipeline.checks import EXAMPLES_PER_CHECK, ROWS_PER_CHECK, Failure
-
-    merged: dict[tuple, Failure] = {}
-    for failure in failures:
-        key = (failure.column, failure.check)
-        if key not in merged:
-            merged[key] = failure
-            continue
-        old = merged[key]
-        examples = list(dict.fromkeys([*old.examples, *failure.examples]))[:EXAMPLES_PER_CHECK]
-        rows = [*old.rows, *failure.rows][:ROWS_PER_CHECK]
-        merged[key] = Failure(old.column, old.check, old.count + failure.count, examples, rows)
-    return list(merged.values())
-
-
 def _no_rows() -> Failure:
     from pipeline.checks import Failure
 
@@ -239,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stage", help="the registry stage whose version to use, e.g. prod (instead of --model)")
     parser.add_argument("--prediction-log", help="also append one JSON line per prediction here (for monitoring)")
     parser.add_argument("--batch-rows", type=int, help="rows per batch (default: predict.batch_rows in params.yaml)")
+    parser.add_argument(
+        "--scheduler", help="a Dask scheduler for a directory of parquet partitions (or DASK_SCHEDULER_ADDRESS)"
+    )
     args = parser.parse_args(argv)
     from pipeline.features import contract_schema
     from pipeline.model_source import from_file, resolve
@@ -256,12 +224,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.output:
         parser.error("give the output file: -o OUTPUT")
     output = Path(args.output)
-    if output.suffix not in (".parquet", ".csv"):
+    if output.suffix not in (".parquet", ".csv") and not Path(args.input).is_dir():
         raise ConfigError(f"{output}: the output must end in .parquet or .csv")
     loaded = resolve(args.model, args.stage, params.paths.model)
+    if Path(args.input).is_dir():
+        return _partitions(args, loaded, contract)
     log = Path(args.prediction_log) if args.prediction_log else None
     scored = predict_file(Path(args.input), output, loaded, contract, batch_rows, log)
     print(f"{scored.rows} rows scored by {loaded.version} into {scored.output}", file=sys.stderr)
+    return 0
+
+
+def _partitions(args, loaded: LoadedModel, contract) -> int:
+    """A directory of parquet partitions in, a directory of prediction partitions out, on Dask if asked."""
+    from pipeline.distributed import Runner, predict_partitions, scheduler_address
+
+    if args.prediction_log:
+        raise ConfigError("--prediction-log is for single files; log partitions by scoring them one by one")
+    if Path(args.output).suffix:
+        raise ConfigError(f"{args.output}: partitions in, partitions out: the output must be a directory")
+    with Runner(scheduler_address(args.scheduler)) as runner:
+        rows = predict_partitions(runner, args.input, args.output, loaded.raw, loaded.version, contract)
+    print(f"{rows} rows scored by {loaded.version} into {args.output}/", file=sys.stderr)
     return 0
 
 

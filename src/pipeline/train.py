@@ -114,6 +114,9 @@ def _pipeline(features: Features, numeric: object, encoder: Callable, estimator:
 
 
 def fit_model(train: pd.DataFrame, features: Features, params: TrainParams) -> Pipeline:
+    """The model fitted on the training split, or on a seeded sample of `train.max_rows` rows of it."""
+    if params.max_rows is not None and len(train) > params.max_rows:
+        train = train.sample(n=params.max_rows, random_state=params.seed).sort_index()
     model = build_model(features, params).fit(train[features.columns], train[features.target])
     bin_mapper = getattr(model[-1], "_bin_mapper", None)
     if bin_mapper is not None:

@@ -22,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", help="CSV or parquet files to check (default: the pipeline's inputs)")
     parser.add_argument("--unlabelled", action="store_true", help="the files may lack the target column")
     parser.add_argument("--report", help="also write the JSON report here")
+    parser.add_argument(
+        "--scheduler", help="a Dask scheduler for directories of parquet partitions (or DASK_SCHEDULER_ADDRESS)"
+    )
     args = parser.parse_args(argv)
     from pipeline.checks import check_file, describe_failures, report_payload
     from pipeline.features import contract_schema
@@ -30,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     contract = contract_schema()
     if args.paths:
-        results = [check_file(path, contract, args.unlabelled) for path in args.paths]
+        results = [_check(path, contract, args.unlabelled, args.scheduler) for path in args.paths]
         report_path, outputs = args.report, []
     else:
         params = load_params()
@@ -47,6 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_parquet(frame, output)
     print(f"{sum(r.rows for r in reports)} rows in {len(reports)} file(s) passed the data contract", file=sys.stderr)
     return 0
+
+
+def _check(path: str, contract, unlabelled: bool, scheduler: str | None):
+    """A file, or a directory of parquet partitions (on Dask when a scheduler is given)."""
+    from pathlib import Path
+
+    from pipeline.checks import check_file
+    from pipeline.distributed import Runner, check_partitions, scheduler_address
+
+    if not Path(path).is_dir():
+        return check_file(path, contract, unlabelled)
+    with Runner(scheduler_address(scheduler)) as runner:
+        return check_partitions(runner, path, contract, unlabelled), None
 
 
 if __name__ == "__main__":

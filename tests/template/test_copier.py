@@ -62,7 +62,14 @@ INCLUDED = {
     "params.yaml",
     "Makefile",
 }  # twins that {% include %} the real file
-TEMPLATE_ONLY = {"copier.yml", ".copier/migrate.py", "CHANGELOG.md", "docs/benchmarks.md", "docs/testing.md", "dvc.lock"}
+TEMPLATE_ONLY = {
+    "copier.yml",
+    ".copier/migrate.py",
+    "CHANGELOG.md",
+    "docs/benchmarks.md",
+    "docs/testing.md",
+    "dvc.lock",
+}
 TEMPLATE_ONLY_DIRS = ("tests/template/", "reports/eval/")
 RESULTS = {"reports/validation.json", "reports/drift.json", "reports/drift.md"}
 ROOT_ANSWERS = {
@@ -74,7 +81,7 @@ ROOT_ANSWERS = {
     "keep_sample_data": True,
     "extra_test_tiers": True,
 }
-EXTRA_TIERS = ("tests/parity/", "tests/integration/remotes/", "benchmarks/")
+EXTRA_TIERS = ("tests/parity/", "tests/integration/remotes/", "benchmarks/", "tests/scale/")
 # The first release (tag v0.1.0): gates not yet per task, the positive class implicit.
 FIRST_RELEASE = "7fed8d0ec97b"
 

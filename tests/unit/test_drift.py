@@ -25,7 +25,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from pipeline import drift_stats
-from pipeline.drift import drift_report
+from pipeline.drift import Predictions, drift_report
 from pipeline.drift_columns import as_dict, column_drift, dataset_drift
 from pipeline.drift_render import markdown_summary, render_html
 from pipeline.drift_stats import CATEGORICAL, NUMERIC, default_method
@@ -34,6 +34,7 @@ from pipeline.features import features_of
 from pipeline.files import write_csv
 from pipeline.metrics import score_classification, score_regression
 from pipeline.params import ColumnDriftParams, DriftParams
+from pipeline.predictions import classes_of, score
 from pipeline.synthetic import generate
 from pipeline.train import fit_model
 
@@ -622,11 +623,19 @@ def test_report_has_no_target_drift_when_the_batch_is_unlabelled(subject, drift_
     assert report["columns"][0]["column"] == shifted
 
 
+def predictions_of(model, subject) -> Predictions:
+    """What the predict stage writes for the reference and the current batch."""
+    features, reference, current, _ = subject
+    return Predictions(
+        score(model, reference, features, "test"), score(model, current, features, "test"), classes_of(model)
+    )
+
+
 def test_report_with_a_model_has_prediction_drift_and_performance(subject, drift_params, model):
     features, reference, current, _ = subject
     test_metrics = metrics_for(features)
 
-    report = drift_report(reference, current, features, drift_params, model, test_metrics)
+    report = drift_report(reference, current, features, drift_params, predictions_of(model, subject), test_metrics)
 
     prediction = report["prediction"]
     assert prediction["column"] == "prediction"
@@ -645,7 +654,8 @@ def test_report_of_an_unlabelled_batch_has_no_current_performance(subject, drift
     features, reference, current, _ = subject
     test_metrics = metrics_for(features)
 
-    report = drift_report(reference, current.drop(columns=features.target), features, drift_params, model, test_metrics)
+    unlabelled = current.drop(columns=features.target)
+    report = drift_report(reference, unlabelled, features, drift_params, predictions_of(model, subject), test_metrics)
 
     assert report["prediction"] is not None
     assert report["performance"] == {"test": test_metrics, "current": None}
@@ -660,7 +670,9 @@ def table_rows(markdown: str) -> list[str]:
 
 def test_markdown_summary_without_drift(subject, drift_params, model):
     features, reference, current, shifted = subject
-    report = drift_report(reference, current, features, drift_params, model, metrics_for(features))
+    report = drift_report(
+        reference, current, features, drift_params, predictions_of(model, subject), metrics_for(features)
+    )
 
     summary = markdown_summary(report)
 
