@@ -6,8 +6,12 @@ step, a fresh `git clone` (tags, no DVC cache) with the remote in
 .dvc/config.local, as the deploy workflow gets it, runs `dvc artifacts get .
 model --stage prod`: the bytes must be that version's model, so they come
 from the DVC remote, through the tag. Every tag must name an artifact that
-dvc.yaml declares. Finally the deploy workflow's own steps run on the rollback
-tag, with its `${{ }}` values filled in as GitHub would.
+dvc.yaml declares. Finally the deploy workflow's own shell steps run on the
+rollback tag, with its `${{ }}` values filled in as GitHub would: the `fetch`
+job's, then the `image` job's up to the build, in another checkout of the tag,
+with the model handed over as upload-artifact and download-artifact would.
+Building, smoke-testing and pushing the image are the image tier's part
+(tests/image); GitHub's actions and GHCR cannot run here.
 
 Make runs with the test's venv (`BIN=`) and a fresh stamp (`STAMP=`), so it
 never builds or syncs a virtual environment, and without the flags of a
@@ -16,6 +20,7 @@ never builds or syncs a virtual environment, and without the flags of a
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import sys
@@ -70,25 +75,40 @@ def prod_model_md5(ws, tmp_path: Path, step: str) -> str:
     return clone.md5(str(out))
 
 
-def run_deploy_workflow(ws, tag: str, secret: str) -> dict[str, str]:
-    """Run the deploy job's shell steps in ws as GitHub runs them (`bash -e`, env, outputs), with the test's venv."""
+# Steps that stand for something the test does otherwise: the venv is the test's, the image tier
+# builds and smoke-tests the image, and apt-get installs nothing here.
+SKIPPED_RUNS = ("make venv", "make image-test", "apt-get install")
+
+
+def run_deploy_job(ws, job_name: str, values: dict[str, str]) -> dict[str, str]:
+    """Run a deploy job's shell steps in ws as GitHub runs them (`bash -e`, env, outputs); its `outputs:` resolved.
+
+    `values` fills the `${{ }}` expressions the job reads (github.*, secrets.*, needs.*, runner.*);
+    the steps' outputs are added as they are written. Steps with `uses:` do not run.
+    """
     if not (ws.path / ".venv").exists():  # git-ignored: stands in for `make venv`, the one step skipped
         (ws.path / ".venv").symlink_to(VENV, target_is_directory=True)
-    job = yaml.safe_load((ws.path / ".github/workflows/deploy.yml").read_text())["jobs"]["fetch"]
-    values = {"github.ref_name": tag, "secrets.DVC_CONFIG_LOCAL": secret}
-    outputs: dict[str, str] = {}
+    job = yaml.safe_load((ws.path / ".github/workflows/deploy.yml").read_text())["jobs"][job_name]
+    values = dict(values)
+
+    def fill(text: str) -> str:
+        return EXPRESSION.sub(lambda m: values[m[1]], text)
+
     for number, step in enumerate(job["steps"]):
-        if "run" not in step or step["run"] == "make venv":
+        if "run" not in step or any(skipped in step["run"] for skipped in SKIPPED_RUNS):
             continue
-        env = {**job["env"], **step.get("env", {})}
-        env = {key: EXPRESSION.sub(lambda m: values[m[1]], value) for key, value in env.items()}
-        github_output = ws.path.parent / f"github-output-{number}"
+        env = {key: fill(value) for key, value in {**job.get("env", {}), **step.get("env", {})}.items()}
+        github_output = ws.path.parent / f"github-output-{job_name}-{number}"
         github_output.touch()
         ws.run("bash", "-e", "-c", step["run"], env={**env, "GITHUB_OUTPUT": str(github_output)})
         step_outputs = dict(line.split("=", 1) for line in github_output.read_text().splitlines())
-        values.update({f"steps.{step['id']}.outputs.{key}": value for key, value in step_outputs.items()})
-        outputs |= step_outputs
-    return outputs
+        values.update({f"steps.{step.get('id')}.outputs.{key}": value for key, value in step_outputs.items()})
+    return {key: fill(value) for key, value in job.get("outputs", {}).items()}
+
+
+def run_deploy_workflow(ws, tag: str, secret: str) -> dict[str, str]:
+    """The fetch job on `tag`, in ws: its outputs, the ones the image job reads."""
+    return run_deploy_job(ws, "fetch", {"github.ref_name": tag, "secrets.DVC_CONFIG_LOCAL": secret})
 
 
 def test_register_promote_a_second_version_and_roll_back(workspace, make, tmp_path):
@@ -138,17 +158,37 @@ def test_register_promote_a_second_version_and_roll_back(workspace, make, tmp_pa
         checked = workspace.python("-m", "pipeline.registry", "check", tag)
         assert checked.stdout.startswith("name=model\n"), checked.output
 
-    # Pushing model#prod#3 runs the deploy workflow: in a fresh checkout it fetches v1.0.0's bytes.
+    # Pushing model#prod#3 runs the deploy workflow. Its fetch job, in a checkout of the tag as
+    # actions/checkout makes it, fetches v1.0.0's bytes: the rollback's version, not the newest.
     checkout = workspace.clone_to(tmp_path / "checkout")
+    checkout.git("checkout", "-q", "model#prod#3")
     release = run_deploy_workflow(checkout, "model#prod#3", (workspace.path / ".dvc" / "config.local").read_text())
+    v1_commit = workspace.git("rev-parse", "model@v1.0.0^{commit}").stdout.strip()
     assert release == {
         "name": "model",
         "version": "v1.0.0",
-        "stage": "prod",
         "path": model,
-        "commit": workspace.git("rev-parse", "model@v1.0.0^{commit}").stdout.strip(),
+        "commit": v1_commit,
+        "sha256": hashlib.sha256((checkout.path / model).read_bytes()).hexdigest(),
     }
     assert checkout.md5(model) == v1
+
+    # The image job, on another runner: a checkout of the same tag, no model, no DVC, no secret; the
+    # model arrives as download-artifact leaves it (the file, by its name, in the directory given).
+    runner = workspace.clone_to(tmp_path / "image-runner")
+    runner.git("checkout", "-q", "model#prod#3")
+    assert not (runner.path / model).exists()
+    downloaded = tmp_path / "runner-temp" / "model"
+    downloaded.mkdir(parents=True)
+    shutil.copy2(checkout.path / model, downloaded / Path(model).name)
+    needs = {f"needs.fetch.outputs.{key}": value for key, value in release.items()}
+    run_deploy_job(
+        runner,
+        "image",
+        {**needs, "runner.temp": str(downloaded.parent), "github.repository": "Example-Org/Ratchet-Project"},
+    )
+    assert runner.md5(model) == v1
+    assert runner.git("rev-parse", "HEAD").stdout.strip() == v1_commit
 
 
 def test_a_tag_for_an_artifact_dvc_yaml_does_not_declare_is_refused(workspace, make):
