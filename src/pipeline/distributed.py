@@ -21,7 +21,7 @@ Training stays on one machine, on at most `train.max_rows` rows.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
 
     from pipeline.checks import FileReport
-    from pipeline.drift_columns import ColumnDrift
-    from pipeline.params import DriftParams
 
 ENV = "DASK_SCHEDULER_ADDRESS"
 
@@ -106,22 +104,33 @@ class PartitionCheck:
     hashes: dict  # unique column -> (hashes, row numbers) of this partition
 
 
-def _check_partition(item: tuple[str, int], contract: pa.DataFrameSchema, labels_optional: bool) -> PartitionCheck:
+def read_partition(path: str, first_row: int):
+    """A partition as a frame whose index is its rows' numbers in the whole dataset."""
     import numpy as np
     import pandas as pd
 
-    from pipeline.checks import check_frame
-
-    path, first_row = item
     frame = pd.read_parquet(path)
     frame.index = np.arange(first_row, first_row + len(frame))
-    report, _ = check_frame(frame, contract, path, labels_optional=labels_optional)
-    hashes = {
+    return frame
+
+
+def unique_hashes(frame, contract: pa.DataFrameSchema) -> dict:
+    """Per unique column of the contract: the hashes of its values and their row numbers."""
+    import pandas as pd
+
+    return {
         name: (pd.util.hash_pandas_object(frame[name].astype("str"), index=False).to_numpy(), frame.index.to_numpy())
         for name, column in contract.columns.items()
         if column.unique and name in frame.columns
     }
-    return PartitionCheck(len(frame), report.failures, hashes)
+
+
+def _check_partition(item: tuple[str, int], contract: pa.DataFrameSchema, labels_optional: bool) -> PartitionCheck:
+    from pipeline.checks import check_frame
+
+    frame = read_partition(*item)
+    report, _ = check_frame(frame, contract, item[0], labels_optional=labels_optional)
+    return PartitionCheck(len(frame), report.failures, unique_hashes(frame, contract))
 
 
 def check_partitions(
@@ -137,125 +146,3 @@ def check_partitions(
     failures += duplicates_across([part.hashes for part in checked])
     rows = sum(part.rows for part in checked)
     return FileReport(str(directory), rows, not labels_optional, failures)
-
-
-# Batch scoring of partitions
-
-
-_MODELS: dict[str, Any] = {}  # per worker process: md5 -> loaded model, so each worker loads it once
-
-
-def _model(model_bytes: bytes) -> Any:
-    import hashlib
-    import tempfile
-
-    from pipeline.model_store import load_model
-
-    key = hashlib.md5(model_bytes, usedforsecurity=False).hexdigest()
-    if key not in _MODELS:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "model.skops"
-            path.write_bytes(model_bytes)
-            _MODELS[key] = load_model(path)  # skops with the trusted types, as everywhere
-    return _MODELS[key]
-
-
-def _score_partition(
-    item: tuple[str, int, str], contract: pa.DataFrameSchema, model_bytes: bytes, version: str
-) -> PartitionCheck:
-    """Check a partition and, when it passes, write its predictions to `out` (aside; moved into place later)."""
-    import numpy as np
-    import pandas as pd
-
-    from pipeline.checks import check_frame
-    from pipeline.features import features_of
-    from pipeline.predictions import classes_of, score, write_predictions
-
-    path, first_row, out = item
-    frame = pd.read_parquet(path)
-    frame.index = np.arange(first_row, first_row + len(frame))
-    report, validated = check_frame(frame, contract, path, labels_optional=True)
-    hashes = {
-        name: (pd.util.hash_pandas_object(frame[name].astype("str"), index=False).to_numpy(), frame.index.to_numpy())
-        for name, column in contract.columns.items()
-        if column.unique and name in frame.columns
-    }
-    if validated is not None:
-        model = _model(model_bytes)
-        write_predictions(score(model, validated, features_of(contract), version), out, classes_of(model))
-    return PartitionCheck(len(frame), report.failures, hashes)
-
-
-def predict_partitions(
-    runner: Runner,
-    directory: str | Path,
-    output: str | Path,
-    model_bytes: bytes,
-    version: str,
-    contract: pa.DataFrameSchema,
-) -> int:
-    """Score every partition into `output/` (one predictions file per input file); nothing is left on failure."""
-    import shutil
-
-    from pipeline.checks import FileReport, describe_failures, duplicates_across, merge_failures
-
-    files = partitions(directory)
-    output = Path(output)
-    partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    items = [
-        (str(path), first, str(partial / path.relative_to(directory)))
-        for path, first in zip(files, row_offsets(files), strict=True)
-    ]
-    for _, _, out in items:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-    scored = runner.map(_score_partition, items, contract=contract, model_bytes=model_bytes, version=version)
-    failures = merge_failures([f for part in scored for f in part.failures])
-    failures += duplicates_across([part.hashes for part in scored])
-    rows = sum(part.rows for part in scored)
-    if failures:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise PipelineError(describe_failures([FileReport(str(directory), rows, False, failures)]))
-    shutil.rmtree(output, ignore_errors=True)
-    partial.rename(output)
-    return rows
-
-
-# Drift statistics: one task per column, over every partition of both sides
-
-
-def _column_drift(
-    item: tuple[str, str], reference: Sequence[str], current: Sequence[str], params: DriftParams
-) -> ColumnDrift:
-    import pyarrow.parquet as pq
-
-    from pipeline.drift_columns import column_drift
-
-    name, kind = item
-    ref = pq.read_table(list(reference), columns=[name]).column(name).to_pandas()
-    cur = pq.read_table(list(current), columns=[name]).column(name).to_pandas()
-    return column_drift(name, ref, cur, kind, params)
-
-
-def drift_partitions(
-    runner: Runner, reference: str | Path, current: str | Path, kinds: Mapping[str, str], params: DriftParams
-) -> dict:
-    """The drift report's feature part for two partitioned datasets, as `feature_report` gives it for two frames."""
-    from pipeline.drift_columns import check_overrides, judge_dataset, report_of
-
-    check_overrides(params, kinds)
-    ref_files, cur_files = [list(map(str, partitions(side))) for side in (reference, current)]
-    ref_rows, cur_rows = (sum(_rows(files)) for files in (ref_files, cur_files))
-    for side, rows in (("reference", ref_rows), ("current batch", cur_rows)):
-        if rows == 0:
-            raise PipelineError(f"the {side} has no rows; there is nothing to compare")
-    columns = runner.map(_column_drift, list(kinds.items()), reference=ref_files, current=cur_files, params=params)
-    judged, verdict = judge_dataset(columns, ref_rows, cur_rows, params)
-    return report_of(judged, verdict, ref_rows, cur_rows)
-
-
-def _rows(files: Sequence[str]) -> list[int]:
-    import pyarrow.parquet as pq
-
-    return [pq.ParquetFile(path).metadata.num_rows for path in files]

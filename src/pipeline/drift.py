@@ -26,6 +26,7 @@ from pipeline.errors import PipelineError, run_main
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pipeline.drift_columns import ColumnDrift
     from pipeline.features import Features
     from pipeline.params import DriftParams
 
@@ -144,10 +145,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _column_drift(
+    item: tuple[str, str], reference: Sequence[str], current: Sequence[str], params: DriftParams
+) -> ColumnDrift:
+    import pyarrow.parquet as pq
+
+    from pipeline.drift_columns import column_drift
+
+    name, kind = item
+    ref = pq.read_table(list(reference), columns=[name]).column(name).to_pandas()
+    cur = pq.read_table(list(current), columns=[name]).column(name).to_pandas()
+    return column_drift(name, ref, cur, kind, params)
+
+
+def drift_partitions(
+    runner, reference: str | Path, current: str | Path, kinds: Mapping[str, str], params: DriftParams
+) -> dict:
+    """The drift report's feature part for two partitioned datasets, as `feature_report` gives it for two frames."""
+    from pipeline.distributed import partitions
+    from pipeline.drift_columns import check_overrides, judge_dataset, report_of
+
+    check_overrides(params, kinds)
+    ref_files, cur_files = [list(map(str, partitions(side))) for side in (reference, current)]
+    ref_rows, cur_rows = (sum(_rows(files)) for files in (ref_files, cur_files))
+    for side, rows in (("reference", ref_rows), ("current batch", cur_rows)):
+        if rows == 0:
+            raise PipelineError(f"the {side} has no rows; there is nothing to compare")
+    columns = runner.map(_column_drift, list(kinds.items()), reference=ref_files, current=cur_files, params=params)
+    judged, verdict = judge_dataset(columns, ref_rows, cur_rows, params)
+    return report_of(judged, verdict, ref_rows, cur_rows)
+
+
+def _rows(files: Sequence[str]) -> list[int]:
+    import pyarrow.parquet as pq
+
+    return [pq.ParquetFile(path).metadata.num_rows for path in files]
+
+
 def _partitioned(args, contract, features: Features, params: DriftParams) -> dict:
     """Two directories of parquet partitions: checked against the contract, then compared column by column."""
     from pipeline.checks import describe_failures
-    from pipeline.distributed import Runner, check_partitions, drift_partitions, scheduler_address
+    from pipeline.distributed import Runner, check_partitions, scheduler_address
 
     with Runner(scheduler_address(args.scheduler)) as runner:
         reports = [check_partitions(runner, side, contract, labels_optional=True) for side in args.files]

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigError, PipelineError, run_main
 
@@ -196,6 +196,78 @@ def _no_rows() -> Failure:
     return Failure(None, "has data rows", 0, ["the file has a header but no rows"])
 
 
+_MODELS: dict[str, Any] = {}  # per worker process: md5 -> loaded model, so each worker loads it once
+
+
+def _model(model_bytes: bytes) -> Any:
+    import hashlib
+    import tempfile
+
+    from pipeline.model_store import load_model
+
+    key = hashlib.md5(model_bytes, usedforsecurity=False).hexdigest()
+    if key not in _MODELS:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "model.skops"
+            path.write_bytes(model_bytes)
+            _MODELS[key] = load_model(path)  # skops with the trusted types, as everywhere
+    return _MODELS[key]
+
+
+def _score_partition(item: tuple[str, int, str], contract: pa.DataFrameSchema, model_bytes: bytes, version: str):
+    """Check a partition and, when it passes, write its predictions to `out` (aside; moved into place later)."""
+    from pipeline.checks import check_frame
+    from pipeline.distributed import PartitionCheck, read_partition, unique_hashes
+    from pipeline.features import features_of
+    from pipeline.predictions import classes_of, score, write_predictions
+
+    path, first_row, out = item
+    frame = read_partition(path, first_row)
+    report, validated = check_frame(frame, contract, path, labels_optional=True)
+    hashes = unique_hashes(frame, contract)
+    if validated is not None:
+        model = _model(model_bytes)
+        write_predictions(score(model, validated, features_of(contract), version), out, classes_of(model))
+    return PartitionCheck(len(frame), report.failures, hashes)
+
+
+def predict_partitions(
+    runner,
+    directory: str | Path,
+    output: str | Path,
+    model_bytes: bytes,
+    version: str,
+    contract: pa.DataFrameSchema,
+) -> int:
+    """Score every partition into `output/` (one predictions file per input file); nothing is left on failure."""
+    import shutil
+
+    from pipeline.checks import FileReport, describe_failures, duplicates_across, merge_failures
+    from pipeline.distributed import partitions, row_offsets
+
+    files = partitions(directory)
+    output = Path(output)
+    partial = output.with_name(output.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    items = [
+        (str(path), first, str(partial / path.relative_to(directory)))
+        for path, first in zip(files, row_offsets(files), strict=True)
+    ]
+    for _, _, out in items:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    scored = runner.map(_score_partition, items, contract=contract, model_bytes=model_bytes, version=version)
+    failures = merge_failures([f for part in scored for f in part.failures])
+    failures += duplicates_across([part.hashes for part in scored])
+    rows = sum(part.rows for part in scored)
+    if failures:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise PipelineError(describe_failures([FileReport(str(directory), rows, False, failures)]))
+    shutil.rmtree(output, ignore_errors=True)
+    partial.rename(output)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n")[0])
     parser.add_argument("input", nargs="?", help="CSV or parquet file to score (default: the pipeline's stage)")
@@ -237,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _partitions(args, loaded: LoadedModel, contract) -> int:
     """A directory of parquet partitions in, a directory of prediction partitions out, on Dask if asked."""
-    from pipeline.distributed import Runner, predict_partitions, scheduler_address
+    from pipeline.distributed import Runner, scheduler_address
 
     if args.prediction_log:
         raise ConfigError("--prediction-log is for single files; log partitions by scoring them one by one")

@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 
 from pipeline.checks import check_frame
-from pipeline.distributed import Runner, check_partitions, drift_partitions, predict_partitions
-from pipeline.drift import feature_kinds
+from pipeline.distributed import Runner, check_partitions
+from pipeline.drift import drift_partitions, feature_kinds
 from pipeline.drift_columns import feature_report
 from pipeline.model_store import save_model
+from pipeline.predict import predict_partitions
 from pipeline.synthetic import generate
 from pipeline.train import fit_model
 
