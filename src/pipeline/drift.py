@@ -31,18 +31,6 @@ if TYPE_CHECKING:
     from pipeline.params import DriftParams
 
 
-def feature_kinds(features: Features) -> dict[str, str]:
-    from pipeline.drift_stats import CATEGORICAL, NUMERIC
-
-    return {**dict.fromkeys(features.numeric, NUMERIC), **dict.fromkeys(features.categorical, CATEGORICAL)}
-
-
-def target_kind(features: Features) -> str:
-    from pipeline.drift_stats import CATEGORICAL, NUMERIC
-
-    return CATEGORICAL if features.is_classification else NUMERIC
-
-
 @dataclass(frozen=True)
 class Predictions:
     """The predict stage's output for the reference and the current batch, and the classes' order."""
@@ -61,7 +49,7 @@ def drift_report(
     test_metrics: Mapping[str, float] | None = None,
 ) -> dict:
     """The full report: features, target and prediction drift, and performance on the batch when it has labels."""
-    from pipeline.drift_columns import as_dict, column_drift, feature_report
+    from pipeline.drift_columns import as_dict, column_drift, feature_kinds, feature_report, target_kind
     from pipeline.metrics import score_classification, score_regression
     from pipeline.predictions import PREDICTION, proba_matrix
 
@@ -192,6 +180,8 @@ def _partitioned(args, contract, features: Features, params: DriftParams) -> dic
         failed = [report for report in reports if not report.passed]
         if failed:
             raise PipelineError(describe_failures(failed))
+        from pipeline.drift_columns import feature_kinds
+
         return drift_partitions(runner, args.files[0], args.files[1], feature_kinds(features), params)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ import pandas as pd
 from pipeline.drift_stats import CATEGORICAL, METHODS, NUMERIC, NUMERIC_ONLY, default_method
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.params import DriftParams
+
+if TYPE_CHECKING:
+    from pipeline.features import Features
 
 
 @dataclass(frozen=True)
@@ -224,3 +228,11 @@ def feature_report(
     """The report's feature part for two frames in memory."""
     columns, verdict = dataset_drift(reference, current, kinds, params)
     return report_of(columns, verdict, len(reference), len(current))
+
+
+def feature_kinds(features: Features) -> dict[str, str]:
+    return {**dict.fromkeys(features.numeric, NUMERIC), **dict.fromkeys(features.categorical, CATEGORICAL)}
+
+
+def target_kind(features: Features) -> str:
+    return CATEGORICAL if features.is_classification else NUMERIC

@@ -4,8 +4,9 @@
 improve how a contract is read reach every project. Everything a stage, the
 report or the server needs to know about the columns comes from `features_of`:
 
-- a column's `metadata={"role": ...}` marks the target, the id or a column to
-  keep but not learn from (`"ignore"`);
+- a column's `metadata={"role": ...}` marks the target, the id, when a row was
+  observed (`"time"`, for a rolling retrain window) or a column to keep but not
+  learn from (`"ignore"`);
 - the target decides the task: a target with an `isin=[...]` list of classes
   (or a boolean target) is classification, a numeric target without one is
   regression;
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
 
 CONTRACT_FILE = "src/pipeline/contract.py"
-TARGET, ID, IGNORE = "target", "id", "ignore"
-ROLES = (TARGET, ID, IGNORE)
+TARGET, ID, IGNORE, TIME = "target", "id", "ignore", "time"
+ROLES = (TARGET, ID, IGNORE, TIME)
 CLASSIFICATION, REGRESSION = "classification", "regression"
 
 
@@ -46,6 +47,7 @@ class Features:
     positive_class: object = None  # binary classification only
     id: str | None = None
     ignored: tuple[str, ...] = field(default=())
+    time: str | None = None  # when a row was observed: what a rolling_days retrain window keeps
 
     @property
     def columns(self) -> list[str]:
@@ -97,7 +99,7 @@ def features_of(contract: pa.DataFrameSchema) -> Features:
         (numeric if kind == "numeric" else categorical).append(name)
         if kind == "categorical":
             categories[name] = allowed_values(column)
-    for role in (TARGET, ID):
+    for role in (TARGET, ID, TIME):
         if len(roles[role]) > 1:
             raise ConfigError(f"{CONTRACT_FILE}: more than one column has role {role!r}: {', '.join(roles[role])}")
     if not roles[TARGET]:
@@ -116,6 +118,7 @@ def features_of(contract: pa.DataFrameSchema) -> Features:
         positive_class=_positive(target, contract.columns[target], classes),
         id=roles[ID][0] if roles[ID] else None,
         ignored=tuple(roles[IGNORE]),
+        time=roles[TIME][0] if roles[TIME] else None,
     )
 
 

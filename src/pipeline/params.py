@@ -47,6 +47,11 @@ class PathParams(Strict):
     gates_summary: str
     predictions_reference: str
     predictions_current: str
+    prediction_logs: str
+    labelled_rows: str
+    monitoring_report: str
+    monitoring_summary: str
+    monitoring_html: str
 
 
 class IngestParams(Strict):
@@ -112,6 +117,39 @@ class ServeParams(Strict):
     max_request_bytes: Annotated[int, Field(ge=1_024, le=1_073_741_824)]
     max_rows: Annotated[int, Field(ge=1, le=10_000_000)]
     prediction_log: str | None
+
+
+class RetrainData(Strict):
+    """How labelled rows from production join the reference before a retrain."""
+
+    policy: Literal["append", "rolling_rows", "rolling_days"]
+    rows: Annotated[int, Field(ge=1, le=MAX_ROWS)]
+    days: Annotated[int, Field(ge=1, le=36_500)]
+
+
+class RetrainParams(Strict):
+    max_drift_share: Annotated[float, Field(gt=0, le=1)]
+    max_metric_drop: Annotated[float, Field(ge=0, le=1e9)]
+    min_labelled_rows: Annotated[int, Field(ge=0, le=MAX_ROWS)]
+    max_model_age_days: Annotated[int, Field(ge=1, le=36_500)]
+    event_file: str
+    data: RetrainData
+
+
+class MonitorParams(Strict):
+    window_days: Annotated[float, Field(gt=0, le=3_650)]
+    labels: str | None
+
+
+class CanaryParams(Strict):
+    share: Annotated[float, Field(ge=0, le=1)]
+    mode: Literal["split", "shadow"]
+    min_requests: Annotated[int, Field(ge=1, le=MAX_ROWS)]
+    max_error_rate_increase: Annotated[float, Field(ge=0, le=1)]
+    max_latency_p99_ratio: Annotated[float, Field(ge=1, le=1_000)]
+    max_metric_drop: Annotated[float, Field(ge=0, le=1e9)]
+    promote_after_requests: Annotated[int, Field(ge=1, le=MAX_ROWS)]
+    auto_promote: bool
 
 
 DriftMethod = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon"]
@@ -248,6 +286,9 @@ class Params(Strict):
     drift: DriftParams
     gates: GateParams
     serve: ServeParams
+    monitor: MonitorParams
+    retrain: RetrainParams
+    canary: CanaryParams
 
 
 def parse_params(raw: object, source: str = str(PARAMS_FILE)) -> Params:

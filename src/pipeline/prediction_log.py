@@ -29,8 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.errors import PipelineError
+
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pipeline.features import Features
 
 QUEUE_LINES = 10_000
 FLUSH_SECONDS = 0.5
@@ -171,3 +175,59 @@ class BatchLog:
     def discard(self) -> None:
         self._handle.close()
         self.partial.unlink(missing_ok=True)
+
+
+# Reading the logs back (the monitor, the refresh)
+
+
+def log_files(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(path.rglob("*.jsonl"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise PipelineError(f"{path}: no such log file or directory")
+    if not files:
+        raise PipelineError(f"no prediction logs (*.jsonl) in {', '.join(map(str, paths))}")
+    return files
+
+
+def read_logs(files: Sequence[Path]) -> list[dict]:
+    """Every record of every log; a line that is not a JSON object is an error naming the file and line."""
+    records = []
+    for path in files:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise PipelineError(f"{path}:{number}: not a JSON line ({error.msg})") from None
+                if not isinstance(record, dict) or record.get("kind") not in ("prediction", "rejected"):
+                    raise PipelineError(f"{path}:{number}: not a prediction-log record (kind prediction or rejected)")
+                records.append(record)
+    return records
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        raise PipelineError(f"{text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def read_labels(path: str | Path, features: Features) -> pd.DataFrame:
+    """Late ground truth: the id and the target columns of a CSV or parquet file."""
+    from pipeline.files import read_table
+
+    if not features.id:
+        raise PipelineError("labels are joined on the contract's id column, and the contract has none")
+    labels = read_table(path, string_columns=(features.id,))
+    missing = [name for name in (features.id, features.target) if name not in labels.columns]
+    if missing:
+        raise PipelineError(f"{path}: lacks {', '.join(missing)}; labels need the id and the target")
+    return labels[[features.id, features.target]].drop_duplicates(subset=features.id, keep="last")

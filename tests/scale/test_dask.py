@@ -19,8 +19,8 @@ import pytest
 
 from pipeline.checks import check_frame
 from pipeline.distributed import Runner, check_partitions
-from pipeline.drift import drift_partitions, feature_kinds
-from pipeline.drift_columns import feature_report
+from pipeline.drift import drift_partitions
+from pipeline.drift_columns import feature_kinds, feature_report
 from pipeline.model_store import save_model
 from pipeline.predict import predict_partitions
 from pipeline.synthetic import generate
