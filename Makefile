@@ -41,7 +41,7 @@ export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV IMAGE_NAME MODEL_PATH BASE
 gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 TEST_NEEDS := $(STAMP)
 
-.PHONY: help venv conflicts run check report test lint format dag push pull register promote rollback predict serve image image-test clean
+.PHONY: help venv conflicts run check report test lint format dag push pull register promote rollback predict serve monitoring image image-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -140,6 +140,17 @@ predict: $(STAMP) ## Score a file in batches: INPUT=batch.csv OUTPUT=scored.parq
 
 serve: $(STAMP) ## Serve the model over HTTP on 127.0.0.1:8000 (params.yaml's serve section) [SERVE_ARGS="--stage prod"]
 	$(BIN)/python -m pipeline.serve $(SERVE_ARGS)
+
+monitoring: $(STAMP) ## Serve the model, replay the current batch to it, then monitor its logs (reports/monitoring.*)
+	@set -e; logs=data/monitoring/logs; mkdir -p "$$logs"; rm -f "$$logs/demo.jsonl"; \
+	port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/python -m pipeline.serve --port "$$port" --prediction-log "$$logs/demo.jsonl" & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
+	$(BIN)/python -m pipeline.replay "$$($(BIN)/python -c 'from pipeline.params import load_params; print(load_params().paths.validated_current)')" \
+		--url "http://127.0.0.1:$$port" --wait 60 --labels-out data/monitoring/labels.csv; \
+	kill $$server; wait $$server 2>/dev/null || true; trap - EXIT; \
+	status=0; $(BIN)/python -m pipeline.monitor "$$logs" --labels data/monitoring/labels.csv || status=$$?; \
+	[ "$$status" -eq 0 ] || [ "$$status" -eq 3 ] || exit "$$status"
 
 image: ## Build the serving image with podman: <name>-serve:<VERSION or commit> [MODEL_PATH=...] [BASE_IMAGE=...]
 	@test -f "$$MODEL_PATH" || { echo "error: no model at $$MODEL_PATH: make run (or make pull) first" >&2; exit 1; }

@@ -303,7 +303,7 @@ def markdown(report: Mapping) -> str:
     from pipeline.markdown import text
 
     decision = report.get("decision")
-    lines = [f"# Monitoring: {text(report['window']['start'])} to {text(report['window']['end'])}", ""]
+    lines = [f"# Monitoring: {report['window']['start']} to {report['window']['end']}", ""]  # times this module wrote
     if decision is not None:
         verdict = "**Retrain**" if decision["retrain"] else "**No retrain needed**"
         lines += [f"{verdict}." + ("" if not decision["because"] else " Because:"), ""]

@@ -87,7 +87,7 @@ def prediction_records(
             "prediction": _plain(predicted[i]),
         }
         if classes:
-            record["probabilities"] = {str(cls): round(float(proba[cls][i]), 6) for cls in classes}
+            record["probabilities"] = {str(cls): float(proba[cls][i]) for cls in classes}  # exact: log loss needs them
         if latency_ms is not None:
             record["latency_ms"] = round(latency_ms, 3)
         records.append(record)
