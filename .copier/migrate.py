@@ -39,6 +39,7 @@ MACHINERY = {
     "tests/integration/remotes": "extra_test_tiers",
     "benchmarks": "extra_test_tiers",
     "tests/scale": "extra_test_tiers",
+    "tests/integration/production": "extra_test_tiers",
     "tests/template": None,  # never in a project
 }
 

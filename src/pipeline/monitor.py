@@ -418,6 +418,23 @@ def withdraw_canary(versions: Sequence[str], reasons: Sequence[str]) -> list[str
     return created
 
 
+def pull_request_text(report: Mapping) -> tuple[str, str]:
+    """The retrain pull request's title and body: the reasons first, then the whole monitoring report."""
+    from pipeline.markdown import one_line
+
+    reasons = report["decision"]["because"]
+    title = "Retrain: " + (one_line(reasons[0])[:100] if reasons else "no reason")
+    if len(reasons) > 1:
+        title += f" (and {len(reasons) - 1} more)"
+    body = (
+        "The monitor decided to retrain the model, on the data policy in params.yaml "
+        "(`retrain.data`). This pull request carries the refreshed reference and the model "
+        "trained on it; the usual PR report and quality gates judge it like any change. "
+        "Nothing here merges itself: review it, then merge or close it.\n\n" + markdown(report)
+    )
+    return title, body
+
+
 def promote_canary(versions: Sequence[str]) -> list[str]:
     """`gto assign model --version V --stage prod`, when canary.auto_promote allows it (off by default)."""
     import subprocess
@@ -446,6 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--event", help="retrain for this reason (a workflow input); also retrain.event_file")
     parser.add_argument("--canary", action="store_true", help="compare the canary's traffic with prod's")
     parser.add_argument("--apply", action="store_true", help="with --canary: withdraw a worse canary with a GTO tag")
+    parser.add_argument(
+        "--pull-request", metavar="DIR", help="also write the retrain pull request's title.txt and body.md here"
+    )
     args = parser.parse_args(argv)
     from pipeline.features import contract_schema, features_of
     from pipeline.files import read_json, read_table, write_json, write_text
@@ -486,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             canary["promoted"] = promote_canary(canary["canary"]["versions"])
     write_json(report, params.paths.monitoring_report)
     write_text(markdown(report), params.paths.monitoring_summary)
+    if args.pull_request:
+        title, body = pull_request_text(report)
+        write_text(title + "\n", Path(args.pull_request) / "title.txt")
+        write_text(body, Path(args.pull_request) / "body.md")
     write_text(html(report), params.paths.monitoring_html)
     print(markdown(report), file=sys.stderr)
     return exit_code

@@ -81,7 +81,13 @@ ROOT_ANSWERS = {
     "keep_sample_data": True,
     "extra_test_tiers": True,
 }
-EXTRA_TIERS = ("tests/parity/", "tests/integration/remotes/", "benchmarks/", "tests/scale/")
+EXTRA_TIERS = (
+    "tests/parity/",
+    "tests/integration/remotes/",
+    "tests/integration/production/",
+    "benchmarks/",
+    "tests/scale/",
+)
 # The first release (tag v0.1.0): gates not yet per task, the positive class implicit.
 FIRST_RELEASE = "7fed8d0ec97b"
 
