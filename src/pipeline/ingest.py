@@ -10,14 +10,17 @@ to bring your own data.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from pipeline.errors import ConfigError, PipelineError, run_main
 
-from pipeline.errors import PipelineError, run_main
-from pipeline.files import write_csv
-from pipeline.params import IngestParams, load_params
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.params import IngestParams
 
 _RENAME = {
     "Species": "species",
@@ -35,6 +38,8 @@ _RENAME = {
 
 def read_bundled_penguins() -> pd.DataFrame:
     """The raw LTER table as shipped in the palmerpenguins package."""
+    import pandas as pd
+
     with (files("palmerpenguins") / "data" / "penguins-raw.csv").open("rb") as handle:
         return pd.read_csv(handle)
 
@@ -61,7 +66,13 @@ def split_by_study(raw: pd.DataFrame, params: IngestParams) -> tuple[pd.DataFram
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m pipeline.ingest", description=__doc__.split("\n")[0]).parse_args(argv)
+    from pipeline.files import write_csv
+    from pipeline.params import load_params
+
     params = load_params()
+    if params.ingest is None:
+        raise ConfigError("params.yaml: the ingest stage needs an ingest: section (ingest.current_study)")
     reference, current = split_by_study(read_bundled_penguins(), params.ingest)
     write_csv(reference, params.paths.raw_reference)
     write_csv(current, params.paths.raw_current)

@@ -27,9 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import yaml
-from gto.constants import tag_re, tag_to_name
-
 from pipeline.baseline import read_committed, resolve_revision
 from pipeline.errors import PipelineError, run_main
 
@@ -76,6 +73,8 @@ class Release:
 
 def parse_tag(tag: str) -> GtoTag | None:
     """A tag in GTO's format, read with GTO's own pattern; None for any other tag."""
+    from gto.constants import tag_re, tag_to_name
+
     match = tag_re.match(tag)
     if match is None:
         return None
@@ -189,6 +188,8 @@ def read_tags(repo: Path = Path()) -> list[TagRef]:
 
 def declared_artifacts(commit: str, repo: Path = Path()) -> dict[str, dict]:
     """dvc.yaml's `artifacts:` section at a commit (empty when it has none)."""
+    import yaml
+
     text = read_committed(commit, "dvc.yaml", repo)
     dvc_yaml = yaml.safe_load(text) if text else None
     return (dvc_yaml or {}).get("artifacts") or {}

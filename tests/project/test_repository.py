@@ -177,3 +177,45 @@ def test_make_passes_user_values_through_the_environment_not_the_shell(tmp_path)
 
 def test_credentials_file_is_ignored():
     assert "/.dvc/config.local" in ROOT.joinpath(".gitignore").read_text().splitlines()
+
+
+HEAVY = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pandera",
+    "sklearn",
+    "scipy",
+    "skops",
+    "dvc",
+    "dvclive",
+    "gto",
+    "fastapi",
+    "dask",
+)
+
+
+def test_help_imports_nothing_heavy():
+    """`python -m pipeline.<module> --help` answers before any heavy library loads (the timing is in benchmarks)."""
+    modules = sorted(
+        path.stem
+        for path in ROOT.joinpath("src/pipeline").glob("*.py")
+        if "def main(" in path.read_text() and path.stem not in ("__init__", "__main__")
+    )
+    script = (
+        "import importlib, sys\n"
+        "loaded = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    before = set(sys.modules)\n"
+        "    module = importlib.import_module('pipeline.' + name)\n"
+        "    try:\n"
+        "        module.main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"    heavy = {HEAVY!r}\n"
+        "    loaded[name] = sorted({m.split('.')[0] for m in set(sys.modules) - before} & set(heavy))\n"
+        "print(loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *modules], capture_output=True, text=True, check=True)
+    loaded = eval(done.stdout.strip().splitlines()[-1])
+    assert {name: heavy for name, heavy in loaded.items() if heavy} == {}
