@@ -74,25 +74,26 @@ def render_html(report: dict) -> str:
     )
 
 
-def verdict_line(dataset: dict) -> str:
-    """The dataset verdict in one sentence (markdown; numbers only, nothing to escape)."""
+def _verdict(dataset: dict) -> tuple[str, str]:
+    """(headline, the rest): the dataset verdict in words, for the markdown and the HTML alike."""
     if dataset["drifted"] is None:
-        return f"**No drift verdict**: {dataset['note'] or 'no column could be compared'}"
-    verdict = "**Dataset drift detected**" if dataset["drifted"] else "**No dataset drift**"
-    return (
-        f"{verdict}: {dataset['drifted_columns']} of {dataset['columns']} columns drifted "
+        return "No drift verdict", dataset["note"] or "no column could be compared"
+    headline = "Dataset drift detected" if dataset["drifted"] else "No dataset drift"
+    return headline, (
+        f"{dataset['drifted_columns']} of {dataset['columns']} columns drifted "
         f"(share {dataset['share']:.2f}, threshold {dataset['threshold']:g})"
     )
 
 
-def _html_verdict(d: dict) -> str:
-    if d["drifted"] is None:
-        return f"<b>No drift verdict</b>: {escape(d['note'] or 'no column could be compared')}"
-    verdict = "Dataset drift detected" if d["drifted"] else "No dataset drift"
-    return (
-        f"<b>{verdict}</b>: {d['drifted_columns']} of {d['columns']} columns drifted (share {d['share']:.2f}, "
-        f"threshold {d['threshold']:g})"
-    )
+def verdict_line(dataset: dict) -> str:
+    """The dataset verdict in one markdown sentence (the note, from the data, is escaped)."""
+    headline, rest = _verdict(dataset)
+    return f"**{headline}**: {text(rest) if dataset['drifted'] is None else rest}"
+
+
+def _html_verdict(dataset: dict) -> str:
+    headline, rest = _verdict(dataset)
+    return f"<b>{headline}</b>: {escape(rest)}"
 
 
 def markdown_summary(report: dict, top: int = 10) -> str:
