@@ -22,14 +22,16 @@ ARTIFACT ?= model
 STAGE ?= prod
 VERSION ?=
 REV ?= HEAD
+# The core module `make mutation` tests alone (params, gate, drift_stats, ...); empty: all of them.
+MODULE ?=
 # Values a user or a workflow passes reach the commands through the environment,
 # quoted by the shell, never pasted into a command line: `make check BASELINE='x;y'`
 # runs nothing but the check (which then refuses 'x;y' as a revision name).
-export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV
+export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV MODULE
 gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 TEST_NEEDS := $(STAMP)
 
-.PHONY: help venv run check report test lint format dag push pull register promote rollback clean
+.PHONY: help venv run check report test mutation lint format dag push pull register promote rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +78,15 @@ test: $(TEST_NEEDS) ## Lint, then the whole test suite
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# Mutation testing, outside `make test` (it takes tens of minutes): mutmut changes the core modules
+# listed under [tool.mutmut] in pyproject.toml one small edit at a time and runs the unit tests that
+# reach each edit; a test must fail for every edit that changes behaviour. It starts afresh each time,
+# since mutmut's cache does not notice edited tests.
+mutation: $(STAMP) ## Mutation-test the core modules and print each one's score [MODULE=params] (slow)
+	rm -rf mutants
+	$(BIN)/mutmut run $${MODULE:+"pipeline.$$MODULE.*"}
+	$(BIN)/python tests/mutation_scores.py $$MODULE
+
 lint: $(STAMP) ## Run the pre-commit hooks on every file
 	$(BIN)/pre-commit run --all-files
 
@@ -110,4 +121,4 @@ rollback: $(STAMP) ## Re-assign prod to the version it had before [or VERSION=v1
 	@echo "Pushing a prod tag runs the deploy workflow."
 
 clean: ## Remove the virtual environments and caches (keeps data, models and the DVC cache)
-	rm -rf $(VENV) .venv-* .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-* .pytest_cache .ruff_cache mutants
