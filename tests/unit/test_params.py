@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from pipeline.errors import EXIT_BAD_CONFIG, ConfigError
-from pipeline.params import Params, load_params
+from pipeline.params import Params, load_params, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,8 +128,53 @@ def test_missing_params_file(tmp_path):
 def test_invalid_yaml(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("split:\n  test_size: [0.25\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="is not valid YAML"):
+    with pytest.raises(ConfigError, match="is not valid YAML") as error:
         load_params(path)
+    assert str(error.value).startswith(f"{path} is not valid YAML: ")
+
+
+def test_a_params_file_that_is_not_utf8_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes("split:\n  note: Pingüino\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"params\.yaml cannot be read: 'utf-8' codec can't decode"):
+        load_params(path)
+
+
+def test_an_empty_params_file_is_invalid_at_the_top_level(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_params(path)
+    assert str(error.value) == (
+        f"{path} is invalid:\n  (top level): Input should be a valid dictionary or instance of Params (got None)"
+    )
+
+
+def test_every_problem_is_one_line_naming_its_key_and_the_value_it_got(raw, tmp_path):
+    def edit(p):
+        p["split"].update(seed="42")
+        p["drift"]["columns"].update(x={})
+
+    with pytest.raises(ConfigError) as error:
+        load_params(write_params(tmp_path, raw, edit))
+
+    assert str(error.value).splitlines()[1:] == [
+        "  split.seed: Input should be a valid integer (got '42')",
+        "  drift.columns.x: give a method, a threshold or both",  # the value is a mapping: not repeated
+    ]
+
+
+def test_the_check_command_loads_the_file_it_is_given_or_params_yaml(raw, tmp_path, monkeypatch):
+    """`python -m pipeline.params [FILE]`, which the pre-commit hook runs, in this process."""
+    good = write_params(tmp_path, raw, lambda p: None)
+    (tmp_path / "broken").mkdir()
+    broken = write_params(tmp_path / "broken", raw, lambda p: p["split"].update(test_size=2))
+    monkeypatch.chdir(tmp_path)
+
+    assert main([]) == 0
+    assert main([str(good)]) == 0
+    with pytest.raises(ConfigError, match=r"broken/params\.yaml is invalid:\n  split\.test_size"):
+        main([str(broken)])
 
 
 def test_a_duplicate_key_is_an_error_naming_it_and_its_line(tmp_path):
