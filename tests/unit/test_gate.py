@@ -782,10 +782,12 @@ def test_cli_with_malformed_metrics_at_the_baseline_is_a_one_line_error(tmp_path
         (
             "main",
             "gates: {baseline: main}\n",
-            "params.yaml at main (gates:) is invalid:\n  max_drift_share: required key",
+            "params.yaml at main (gates:) is invalid:\n  max_drift_share: required key is missing\n"
+            "  require_validation: required key is missing\n",
         ),
+        ("main", "gates: [\n", "params.yaml at main is not valid YAML"),
     ],
-    ids=["no-revision", "no-gates-section", "not-a-mapping", "invalid-gates"],
+    ids=["no-revision", "no-gates-section", "not-a-mapping", "invalid-gates", "not-yaml"],
 )
 def test_cli_gates_from_a_baseline_without_usable_gates_is_a_config_error(
     tmp_path, gate_cli, baseline, committed, message
