@@ -707,7 +707,7 @@ def test_cli_without_check_records_a_failure_but_exits_zero(tmp_path, gate_cli):
     ("path", "content", "message"),
     [
         (METRICS, "{broken", "reports/eval/metrics.json: not valid JSON"),
-        (METRICS, '{"roc_auc": "high"}', "metric 'roc_auc' is 'high', not a number"),
+        (METRICS, '{"roc_auc": "high"}', "reports/eval/metrics.json: metric 'roc_auc' is 'high', not a number"),
         ("reports/drift.json", "[]", "reports/drift.json: expected a JSON object"),
         ("reports/drift.json", "{}", "reports/drift.json: has no dataset.share"),
         ("reports/validation.json", '{"passed": "yes"}', "reports/validation.json: has no passed: true/false"),
@@ -817,3 +817,15 @@ def test_cli_gates_from_a_baseline_without_params_yaml_is_a_config_error(tmp_pat
 
     assert result.returncode == 2
     assert "params.yaml at 'main' has no gates: section" in result.stderr
+
+
+def test_cli_gates_from_takes_branch_or_baseline_only(tmp_path, gate_cli):
+    repo = gate_repo(tmp_path, GOOD)
+
+    branch = gate_cli(repo, "--check", "--gates-from", "branch")  # what `make check` passes by default
+    other = gate_cli(repo, "--check", "--gates-from", "elsewhere")
+
+    assert branch.returncode == 0, branch.stderr
+    assert "Gates from this branch" in branch.stdout
+    assert other.returncode == 2
+    assert "argument --gates-from: invalid choice: 'elsewhere'" in other.stderr
