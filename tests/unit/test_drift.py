@@ -605,7 +605,8 @@ def test_shares_are_rounded_to_six_places():
 
 def test_categorical_distribution_names_the_20_most_common_categories(drift_params):
     names = [f"c{i:02d}" for i in range(22)]
-    reference = pd.Series(["c05"] * 3 + ["c01"] * 2 + ["c09"] * 2 + names)  # c05 first, then c01 and c09 tied
+    # c05 first, then c01 and c09 tied; the rest in reverse order, so ties cannot fall back on first appearance
+    reference = pd.Series(["c05"] * 3 + ["c01"] * 2 + ["c09"] * 2 + names[::-1])
     current = pd.Series(["c09"] * 4 + ["c01"] * 2 + names[:10] + ["new"] * 7)
 
     result = column_drift("c", reference, current, CATEGORICAL, drift_params)
