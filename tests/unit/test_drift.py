@@ -337,6 +337,7 @@ def test_counts_over_union_counts_both_samples_over_every_value_in_the_same_orde
 
     assert ref_counts.tolist() == [2, 2, 1, 0]  # a, b, c, then d, which only the current sample has
     assert cur_counts.tolist() == [2, 0, 0, 1]
+    assert [c.tolist() for c in drift_stats.counts_over_union(labels("abc"), labels("ab"))] == [[1, 1, 1], [1, 1, 0]]
 
 
 def test_js_distance_normalises_its_inputs_like_scipy():

@@ -337,6 +337,10 @@ def test_gates_that_cannot_be_judged_record_everything_they_know():
         drift_name, "max_drift_share", None, None, 0.5, False, "the drift share could not be computed"
     )
     assert only(not_comparable, "max_drop").baseline is None  # a baseline that measured another target is not shown
+    compared = run({}, params, baseline({"roc_auc": 0.9})).gates
+    assert only(compared, "max_drop") == GateResult(
+        "roc_auc drops at most 0.01 vs baseline", "max_drop", None, 0.9, 0.01, False, "this run has no roc_auc"
+    )
     note = "baseline not comparable: target changed from 'z' to 'y'"
     assert only(unjudged, "max_drop") == GateResult(
         "roc_auc drops at most 0.01 vs baseline", "max_drop", 0.9, None, 0.01, None, note
