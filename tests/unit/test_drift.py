@@ -553,7 +553,7 @@ def test_a_column_with_too_few_values_records_its_counts(drift_params):
         False,
         60,
         2,
-        "too few values for a verdict: 60 reference, 2 current (drift.min_rows is 10)",
+        f"too few values for a verdict: 60 reference, 2 current (drift.min_rows is {drift_params.min_rows})",
         None,
         False,
     )
