@@ -22,6 +22,8 @@ ARTIFACT ?= model
 STAGE ?= prod
 VERSION ?=
 REV ?= HEAD
+# The core module `make mutation` tests alone (params, gate, drift_stats, ...); empty: all of them.
+MODULE ?=
 # Values a user or a workflow passes reach the commands through the environment,
 # quoted by the shell, never pasted into a command line: `make check BASELINE='x;y'`
 # runs nothing but the check (which then refuses 'x;y' as a revision name).
@@ -37,11 +39,11 @@ CONTAINERS_CONF ?= $(abspath containers/containers.conf)
 SERVE_ARGS ?=
 INPUT ?=
 OUTPUT ?=
-export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV IMAGE_NAME MODEL_PATH BASE_IMAGE IMAGE_VERSION CONTAINERS_CONF INPUT OUTPUT
+export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV MODULE IMAGE_NAME MODEL_PATH BASE_IMAGE IMAGE_VERSION CONTAINERS_CONF INPUT OUTPUT
 gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 TEST_NEEDS := $(STAMP)
 
-.PHONY: help venv conflicts run check report test lint format dag push pull register promote rollback predict serve monitoring image image-test clean
+.PHONY: help venv conflicts run check report test mutation lint format dag push pull register promote rollback predict serve monitoring image image-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -100,6 +102,15 @@ test: conflicts $(TEST_NEEDS) ## Lint, then the whole test suite
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/pytest
 	$(if $(TEST_IMAGE),$(BIN)/pytest -m image tests/image)
+
+# Mutation testing, outside `make test` (it takes tens of minutes): mutmut changes the core modules
+# listed under [tool.mutmut] in pyproject.toml one small edit at a time and runs the unit tests that
+# reach each edit; a test must fail for every edit that changes behaviour. It starts afresh each time,
+# since mutmut's cache does not notice edited tests.
+mutation: $(STAMP) ## Mutation-test the core modules and print each one's score [MODULE=params] (slow)
+	rm -rf mutants
+	$(BIN)/mutmut run $${MODULE:+"pipeline.$$MODULE.*"}
+	$(BIN)/python tests/mutation_scores.py $$MODULE
 
 lint: $(STAMP) ## Run the pre-commit hooks on every file
 	$(BIN)/pre-commit run --all-files
@@ -163,4 +174,4 @@ image-test: $(STAMP) ## Build the image (on containers/base-image.sh's Debian un
 	SERVE_IMAGE="$$IMAGE_NAME:$$IMAGE_VERSION" MODEL_VERSION="$$IMAGE_VERSION" $(BIN)/pytest -m image tests/image
 
 clean: ## Remove the virtual environments and caches (keeps data, models and the DVC cache)
-	rm -rf $(VENV) .venv-* .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-* .pytest_cache .ruff_cache mutants

@@ -74,7 +74,9 @@ def check_frame(
 
 def summarize(cases: pd.DataFrame) -> list[Failure]:
     """Group pandera's failure cases into one Failure per column and check."""
-    cases = cases.copy()
+    from pandas import isna
+
+    cases = cases.astype({"failure_case": object})  # a copy; a frame-wide check's cases may be all booleans
     frame_level = cases["check"].isin(_FRAME_CHECKS)
     cases.loc[frame_level, "column"] = cases.loc[frame_level, "failure_case"].astype(str)
     cases.loc[frame_level, "check"] = cases.loc[frame_level, "check"].map(_FRAME_CHECKS)
@@ -89,7 +91,8 @@ def summarize(cases: pd.DataFrame) -> list[Failure]:
             values = []
         count = 0 if check in _FRAME_CHECKS.values() else len(group)
         rows = [] if count == 0 else sorted({int(i) for i in group["index"].dropna()})[:ROWS_PER_CHECK]
-        failures.append(Failure(str(column), str(check), count, [repr(value) for value in values], rows))
+        where = None if isna(column) else str(column)  # a check of the whole frame names no column
+        failures.append(Failure(where, str(check), count, [repr(value) for value in values], rows))
     return failures
 
 

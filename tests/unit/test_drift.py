@@ -16,6 +16,7 @@ import math
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from scipy.spatial import distance
 
 from pipeline import drift_stats
 from pipeline.drift import Predictions, drift_report
-from pipeline.drift_columns import as_dict, column_drift, dataset_drift
+from pipeline.drift_columns import ColumnDrift, as_dict, column_drift, dataset_drift, distribution
 from pipeline.drift_render import markdown_summary, render_html
 from pipeline.drift_stats import CATEGORICAL, NUMERIC, default_method
 from pipeline.errors import ConfigError, PipelineError
@@ -329,6 +330,46 @@ def test_statistic_kind_of_each_method():
     }
 
 
+# The helpers behind the tests
+
+
+def test_counts_over_union_counts_both_samples_over_every_value_in_the_same_order():
+    ref_counts, cur_counts = drift_stats.counts_over_union(labels("abcab"), labels("aad"))
+
+    assert ref_counts.tolist() == [2, 2, 1, 0]  # a, b, c, then d, which only the current sample has
+    assert cur_counts.tolist() == [2, 0, 0, 1]
+    assert [c.tolist() for c in drift_stats.counts_over_union(labels("abc"), labels("ab"))] == [[1, 1, 1], [1, 1, 0]]
+
+
+def test_js_distance_normalises_its_inputs_like_scipy():
+    p, q = floats(2, 6, 0, 2), floats(1, 1, 3, 0)
+
+    assert drift_stats.js_distance(p, q) == pytest.approx(distance.jensenshannon(p, q), rel=1e-12)
+
+
+def test_distinct_count_is_exact_up_to_the_cap():
+    values = np.arange(8.0)
+
+    assert drift_stats.distinct_count(values[:3], values[1:4], cap=5) == 4
+    assert drift_stats.distinct_count(values, values, cap=5) == 6  # past the cap in the first rows: cap + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "reference", "current"),
+    [
+        ("chisquare", labels("aabbcc"), labels("abcd")),  # an expected count of 0: an infinite statistic
+        ("chisquare", labels("ab"), labels("cccc")),
+        ("z", labels("aaaa"), labels("bbbb")),
+        ("z", with_distinct(1000, 2, NUMERIC), np.ones(1000)),
+    ],
+)
+def test_the_tests_warn_about_nothing_on_extreme_samples(method, reference, current):
+    """Infinite statistics are expected values here, not numpy warnings in every drift stage's output."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drift_stats.METHODS[method].run(reference, current, CATEGORICAL)
+
+
 # column_drift and dataset_drift with the repository's params
 
 
@@ -483,6 +524,113 @@ def test_columns_are_sorted_most_severe_first(drift_params):
     assert [c.drifted for c in columns] == [True, True, True, False, False]
 
 
+# Everything a column's verdict records
+
+
+def test_a_column_without_values_records_who_lacks_them(drift_params):
+    empty, values = pd.Series([np.nan] * 20), pd.Series(np.arange(20.0))
+
+    emptied = column_drift("x", values, empty, NUMERIC, drift_params)
+    never = column_drift("x", empty, empty, NUMERIC, drift_params)
+
+    assert emptied == ColumnDrift(
+        "x", NUMERIC, None, None, None, None, True, 20, 0, "no non-null values in current", None, True
+    )
+    assert never == ColumnDrift(
+        "x", NUMERIC, None, None, None, None, False, 0, 0, "no non-null values in reference and current", None, False
+    )
+
+
+def test_a_column_with_too_few_values_records_its_counts(drift_params):
+    result = column_drift("c", pd.Series(["a", "b"] * 30), pd.Series(["a", None, "b"]), CATEGORICAL, drift_params)
+
+    assert result == ColumnDrift(
+        "c",
+        CATEGORICAL,
+        None,
+        None,
+        None,
+        None,
+        False,
+        60,
+        2,
+        f"too few values for a verdict: 60 reference, 2 current (drift.min_rows is {drift_params.min_rows})",
+        None,
+        False,
+    )
+
+
+def test_the_note_names_at_most_five_unseen_categories_in_order(drift_params):
+    reference, current = pd.Series(["a", "b"] * 30), pd.Series(["a", "b"] * 10 + list("zyxwvu"))
+
+    result = column_drift("c", reference, current, CATEGORICAL, drift_params)
+
+    assert result.note == "values not seen in reference: u, v, w, x, y"
+
+
+def test_a_nullable_boolean_column_is_compared_as_numbers(drift_params):
+    reference = pd.Series([True, False, None] * 20, dtype="boolean")
+    current = pd.Series([True, True, False, None] * 10, dtype="boolean")
+
+    result = column_drift("flag", reference, current, NUMERIC, drift_params)
+
+    assert (result.method, result.reference_rows, result.current_rows) == ("z", 40, 30)
+    assert result.value == pytest.approx(two_proportion_z(np.r_[[1.0, 0.0] * 20], np.r_[[1.0, 1.0, 0.0] * 10]))
+
+
+def test_jensenshannon_chosen_for_a_continuous_column_bins_it(drift_params):
+    params = overridden(drift_params, x=ColumnDriftParams(method="jensenshannon"))
+
+    result = column_drift("x", SHIFT_REF, SHIFT_CUR, NUMERIC, params)
+
+    assert result.value == pytest.approx(
+        scipy_js_on_sturges_histogram(SHIFT_REF.to_numpy(), SHIFT_CUR.to_numpy()), rel=1e-12
+    )
+
+
+def test_numeric_distribution_has_the_configured_bins_over_both_samples():
+    shares = distribution(floats(0, 1, 2, 3), floats(2, 3, 4, 4), None, bins=4)
+
+    assert shares == {
+        "labels": ["0 to 1", "1 to 2", "2 to 3", "3 to 4"],
+        "reference": [0.25, 0.25, 0.25, 0.25],
+        "current": [0.0, 0.0, 0.25, 0.75],
+    }
+
+
+def test_shares_are_rounded_to_six_places():
+    shares = distribution(floats(0, 0, 1), floats(0, 1, 1), None, bins=2)
+
+    assert shares["reference"] == [0.666667, 0.333333]
+    assert shares["current"] == [0.333333, 0.666667]
+
+
+def test_categorical_distribution_names_the_20_most_common_categories(drift_params):
+    names = [f"c{i:02d}" for i in range(22)]
+    # c05 first, then c01 and c09 tied; the rest in reverse order, so ties cannot fall back on first appearance
+    reference = pd.Series(["c05"] * 3 + ["c01"] * 2 + ["c09"] * 2 + names[::-1])
+    current = pd.Series(["c09"] * 4 + ["c01"] * 2 + names[:10] + ["new"] * 7)
+
+    result = column_drift("c", reference, current, CATEGORICAL, drift_params)
+
+    shares = result.distribution
+    assert shares["labels"][:3] == ["c05", "c09", "c01"]  # ties on the reference go to the current's count
+    assert shares["labels"][3:] == [n for n in names if n not in ("c01", "c05", "c09")][:17]  # then by name
+    assert len(shares["labels"]) == 20
+    assert "new" not in shares["labels"]  # never in the reference: it ranks last
+    assert shares["reference"][:3] == [round(4 / 29, 6), round(3 / 29, 6), round(3 / 29, 6)]
+    assert shares["current"][:3] == [round(1 / 23, 6), round(5 / 23, 6), round(3 / 23, 6)]
+
+
+def test_as_dict_adds_the_rounded_severity_and_none_when_infinite(drift_params):
+    judged = column_drift("x", SHIFT_REF, SHIFT_CUR, NUMERIC, drift_params)
+    emptied = column_drift("x", SHIFT_REF, pd.Series([np.nan] * 5), NUMERIC, drift_params)
+
+    assert as_dict(judged) == {**judged.__dict__, "severity": round(judged.severity, 6)}
+    assert as_dict(judged)["severity"] != judged.severity  # more than six places before rounding
+    assert as_dict(emptied)["severity"] is None
+
+
 # Edge cases
 
 
@@ -539,7 +687,7 @@ def test_category_unseen_in_the_reference_is_noted_and_drifts(drift_params):
 def test_empty_current_batch_is_a_pipeline_error(drift_params):
     reference, _, kinds = frame_with(1, 1)
 
-    with pytest.raises(PipelineError, match="has no rows"):
+    with pytest.raises(PipelineError, match=r"^the current batch has no rows; there is nothing to compare$"):
         dataset_drift(reference, reference.iloc[:0], kinds, drift_params)
 
 
@@ -790,7 +938,8 @@ def test_cli_needs_both_files(tmp_path):
 
 def test_numeric_only_method_on_a_categorical_column_is_a_config_error(drift_params):
     params = drift_params.model_copy(update={"columns": {"place": ColumnDriftParams(method="ks")}})
-    with pytest.raises(ConfigError, match=r"drift\.columns\.place\.method: ks compares numbers"):
+    message = r"drift\.columns\.place\.method: ks compares numbers, but 'place' is categorical; use chisquare, z or"
+    with pytest.raises(ConfigError, match=message + " jensenshannon$"):
         column_drift("place", pd.Series(["a", "b"] * 5), pd.Series(["a", "a"] * 5), "categorical", params)
 
 
@@ -846,10 +995,13 @@ def test_method_of_a_column_without_verdict_prints_n_a(drift_params):
 
 
 def test_an_override_for_a_column_that_is_not_compared_is_an_error(drift_params):
-    params = overridden(drift_params, x_typo=ColumnDriftParams(threshold=0.01))
-    frame = pd.DataFrame({"x": np.arange(50.0)})
-    with pytest.raises(ConfigError, match=r"drift\.columns: x_typo is not a column the drift check compares \(x\)"):
-        dataset_drift(frame, frame, {"x": NUMERIC}, params)
+    params = overridden(
+        drift_params, x_typo=ColumnDriftParams(threshold=0.01), y_typo=ColumnDriftParams(threshold=0.01)
+    )
+    frame = pd.DataFrame({"x": np.arange(50.0), "w": np.arange(50.0)})
+    message = r"drift\.columns: x_typo, y_typo is not a column the drift check compares \(w, x\)$"
+    with pytest.raises(ConfigError, match=message):
+        dataset_drift(frame, frame, {"x": NUMERIC, "w": NUMERIC}, params)
 
 
 def test_a_threshold_without_a_method_is_checked_against_the_default_test(drift_params):

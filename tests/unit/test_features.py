@@ -6,11 +6,16 @@ and the column, never a traceback; the task follows from the target alone.
 
 from __future__ import annotations
 
+import json
+import sys
+import types
+
+import numpy as np
 import pandera.pandas as pa
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.features import CLASSIFICATION, REGRESSION, features_of
+from pipeline.features import CLASSIFICATION, REGRESSION, contract_schema, features_of
 
 
 def schema(**columns: pa.Column) -> pa.DataFrameSchema:
@@ -91,3 +96,81 @@ def test_contract_mistakes_are_config_errors_naming_the_file(columns, message):
 def test_identity_is_json_ready():
     features = features_of(schema(y=target(int, [pa.Check.isin([0, 1])]), x=pa.Column(float)))
     assert features.identity() == {"task": CLASSIFICATION, "target": "y", "classes": [0, 1], "positive": 1}
+
+
+def test_contract_mistakes_say_exactly_what_to_fix():
+    def message(**columns: pa.Column) -> str:
+        with pytest.raises(ConfigError) as error:
+            features_of(schema(**{"x": pa.Column(float), **columns}))
+        return str(error.value)
+
+    file = "src/pipeline/contract.py"
+    assert message(y=target(str, [pa.Check.isin(["a", "b", "c"])], positive="a")) == (
+        f"{file}: the target 'y' is a 3-class target; \"positive\" applies to binary targets only"
+    )
+    assert message(y=target(float, positive=1.0)) == (
+        f"{file}: the target 'y' is a numeric (regression) target; \"positive\" applies to binary targets only"
+    )
+    assert message(y=target(str)) == (
+        f"{file}: the target 'y' is text without isin=[...]: list its classes for classification, "
+        "or make it a number (Series[float]) for regression"
+    )
+    assert (
+        message(y=target(str, [pa.Check.isin(["a"])])) == f"{file}: the target 'y' lists 1 class; it needs at least 2"
+    )
+    assert message(y=target(float), z=target(float), w=target(float)) == (
+        f"{file}: more than one column has role 'target': y, z, w"
+    )
+    assert message(y=target(float), v=pa.Column(float, metadata={"role": "label"})) == (
+        f"{file}: column 'v' has role 'label'; roles are target, id, ignore, time"
+    )
+    assert message(y=target(float), when=pa.Column("datetime64[ns]")) == (
+        f"{file}: column 'when' has type datetime64[ns], which the model cannot learn from; convert it to a number "
+        'or text, or keep it out of the features with metadata={"role": "ignore"}'
+    )
+    assert message(y=target(float), v=pa.Column()) == f"{file}: column 'v' has no type; give it one, e.g. Series[float]"
+
+
+def test_object_and_boolean_columns_are_features():
+    features = features_of(schema(y=target(float), o=pa.Column(object), b=pa.Column(bool)))
+    assert (features.numeric, features.categorical, features.categories) == (("b",), ("o",), {"o": None})
+
+
+def test_a_target_with_classes_but_no_type_is_classification():
+    column = pa.Column(checks=[pa.Check.isin(["a", "b"])], metadata={"role": "target", "positive": "b"})
+    features = features_of(schema(y=column, x=pa.Column(float)))
+    assert (features.task, features.target_classes, features.positive_class) == (CLASSIFICATION, ("a", "b"), "b")
+
+
+def test_the_positive_class_may_be_given_as_text_for_numeric_classes():
+    features = features_of(schema(y=target(int, [pa.Check.isin([0, 1])], positive="1"), x=pa.Column(float)))
+    assert features.positive_class == 1
+    assert type(features.positive_class) is int
+
+
+def test_only_0_and_1_leave_the_positive_class_implicit():
+    with pytest.raises(ConfigError, match=r"the binary target 'y' needs its positive class"):
+        features_of(schema(y=target(int, [pa.Check.isin([1, 2])]), x=pa.Column(float)))
+
+
+def test_identity_of_numpy_classes_is_plain_json():
+    features = features_of(schema(y=target(int, [pa.Check.isin(list(np.array([0, 1])))]), x=pa.Column(float)))
+
+    identity = features.identity()
+
+    assert [type(c) for c in identity["classes"]] == [int, int]
+    assert type(identity["positive"]) is int
+    assert json.loads(json.dumps(identity)) == identity
+
+
+def test_a_contract_file_without_the_contract_class_is_a_config_error(monkeypatch):
+    """What a user sees after renaming the class: the file, the cause, one line."""
+    monkeypatch.setitem(sys.modules, "pipeline.contract", types.ModuleType("pipeline.contract"))
+
+    with pytest.raises(ConfigError) as error:
+        contract_schema()
+
+    assert str(error.value) == (
+        "src/pipeline/contract.py: the Contract class does not load: "
+        "ImportError: cannot import name 'Contract' from 'pipeline.contract' (unknown location)"
+    )

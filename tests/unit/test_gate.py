@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from pipeline.baseline import read_committed_json, resolve_revision
-from pipeline.errors import ConfigError, PipelineError
-from pipeline.gate import Baseline, GateResult, all_passed, judge, markdown_table
+from pipeline.errors import ConfigError, PipelineError, run_main
+from pipeline.gate import Baseline, GateResult, all_passed, judge, main, markdown_table
 from pipeline.params import Bound, ClassificationGates, GateParams, Regression, RegressionGates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,6 +314,118 @@ def test_table_escapes_the_revision_and_reasons():
             assert row.replace("\\|", "").count("|") == 5
 
 
+def test_gates_that_cannot_be_judged_record_everything_they_know():
+    """Every field of a failing or unjudged gate, not only its verdict: the table and gates.json show them."""
+    params = gates(metrics={"roc_auc": Bound(min=0.8, max=0.99)}, regressions={"roc_auc": Regression(max_drop=0.01)})
+    other = {**IDENTITY, "target": "z"}
+
+    missing = run({}, params, Baseline("nope", None), drift={"share": None, "note": None}).gates
+    not_comparable = run({}, params, baseline({"roc_auc": 0.9}, other)).gates
+    unjudged = run({"roc_auc": 0.9}, params, baseline({"roc_auc": 0.9}, other)).gates
+    absent = run({"roc_auc": 0.9}, params, baseline({"accuracy": 0.9})).gates
+
+    assert missing[:4] == [
+        GateResult("baseline revision exists", "baseline", False, None, True, False, missing[0].reason),
+        GateResult("roc_auc >= 0.8", "min", None, None, 0.8, False, "this run has no roc_auc"),
+        GateResult("roc_auc <= 0.99", "max", None, None, 0.99, False, "this run has no roc_auc"),
+        GateResult(
+            "roc_auc drops at most 0.01 vs baseline", "max_drop", None, None, 0.01, False, "this run has no roc_auc"
+        ),
+    ]
+    drift_name = "drifted columns share <= 0.5"
+    assert missing[4] == GateResult(
+        drift_name, "max_drift_share", None, None, 0.5, False, "the drift share could not be computed"
+    )
+    assert only(not_comparable, "max_drop").baseline is None  # a baseline that measured another target is not shown
+    compared = run({}, params, baseline({"roc_auc": 0.9})).gates
+    assert only(compared, "max_drop") == GateResult(
+        "roc_auc drops at most 0.01 vs baseline", "max_drop", None, 0.9, 0.01, False, "this run has no roc_auc"
+    )
+    note = "baseline not comparable: target changed from 'z' to 'y'"
+    assert only(unjudged, "max_drop") == GateResult(
+        "roc_auc drops at most 0.01 vs baseline", "max_drop", 0.9, None, 0.01, None, note
+    )
+    assert only(absent, "max_drop") == GateResult(
+        "roc_auc drops at most 0.01 vs baseline", "max_drop", 0.9, None, 0.01, None, "the baseline has no roc_auc"
+    )
+
+
+def test_the_regression_tolerance_absorbs_float_noise_up_to_and_including_1e_12():
+    params = gates(regressions={"log_loss": Regression(max_rise=0.0)})
+    base = baseline({"log_loss": 0.0})
+
+    assert only(run({"log_loss": 1e-12}, params, base).gates, "max_rise").passed is True
+    assert only(run({"log_loss": 2e-12}, params, base).gates, "max_rise").passed is False
+
+
+def test_judge_records_where_the_gates_came_from():
+    assert run({}, gates()).gates_from == "this branch"
+    assert (
+        judge({}, IDENTITY, baseline(), NO_DRIFT, True, gates(), "the baseline main").gates_from == "the baseline main"
+    )
+
+
+def test_baseline_notes_name_the_revision_the_commit_and_every_change():
+    commit = "0123456789abcdef" * 2
+    other = {"task": "regression", "target": "z", "classes": [], "positive": None}
+
+    compared = run({}, gates(), Baseline("main", commit, {"roc_auc": 0.9}, IDENTITY)).baseline
+    changed = run({}, gates(), Baseline("main", commit, {"roc_auc": 0.9}, other)).baseline
+
+    assert compared == {
+        "revision": "main",
+        "commit": commit,
+        "status": "compared",
+        "note": "baseline 'main' at 0123456789ab",
+    }
+    assert changed["note"] == (
+        "baseline not comparable: task changed from 'regression' to 'classification'; "
+        "target changed from 'z' to 'y'; classes changed from [] to ['a', 'b']; positive changed from None to 'b'"
+    )
+
+
+def test_verdict_json_has_exactly_the_verdicts_fields():
+    verdict = run({"roc_auc": 0.9}, gates(metrics={"roc_auc": Bound(min=0.8)}))
+
+    payload = verdict.to_json()
+
+    assert set(payload) == {"passed", "task", "gates", "baseline", "gates_from", "notes"}
+    assert payload["gates"][0] == {
+        "name": "roc_auc >= 0.8",
+        "rule": "min",
+        "value": 0.9,
+        "baseline": None,
+        "threshold": 0.8,
+        "passed": True,
+        "reason": None,
+    }
+
+
+def test_table_in_full():
+    """The whole table, byte for byte: headline, where the gates came from, header, and one row per gate."""
+    params = gates(
+        metrics={"roc_auc": Bound(min=0.8), "f1": Bound(min=0.5)}, regressions={"roc_auc": Regression(max_drop=0.01)}
+    )
+    verdict = run({"roc_auc": 0.7}, params, baseline({"roc_auc": 0.9}, commit="ab" * 20), validated=False)
+
+    table = markdown_table(verdict.to_json())
+
+    assert table == (
+        "**4 gate(s) failed:** roc_auc >= 0.8; f1 >= 0.5; roc_auc drops at most 0.01 vs baseline; "
+        "input data passed validation\n"
+        "\n"
+        "Gates from this branch; baseline 'main' at abababababab.\n"
+        "\n"
+        "| gate | value | baseline | status |\n"
+        "|---|---|---|---|\n"
+        "| roc_auc >= 0.8 | 0.7000 | n/a | ❌ **FAIL** |\n"
+        "| f1 >= 0.5 | n/a | n/a | ❌ **FAIL** (this run has no f1) |\n"
+        "| roc_auc drops at most 0.01 vs baseline | 0.7000 | 0.9000 | ❌ **FAIL** |\n"
+        "| drifted columns share <= 0.5 | 0.0000 | n/a | ✅ pass |\n"
+        "| input data passed validation | no | n/a | ❌ **FAIL** |\n"
+    )
+
+
 # The git baseline
 
 GIT_IDENTITY = ("-c", "user.name=Ratchet Tests", "-c", "user.email=tests@example.invalid", "-c", "commit.gpgsign=false")
@@ -459,22 +571,48 @@ def gate_repo(path: Path, metrics: dict[str, float], drift_share: float = 0.1) -
     return repo
 
 
-def gate_cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def gate_process(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m pipeline.gate ARGS` with the project's interpreter, in `repo`."""
     command = [sys.executable, "-m", "pipeline.gate", *args]
     return subprocess.run(command, cwd=repo, env=git_env(), capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def gate_cli(monkeypatch, capsys):
+    """`python -m pipeline.gate ARGS` in a repository, run in this process as its `__main__` runs it.
+
+    In this process, mutation testing sees the code the CLI runs; the first test below
+    also runs the real `python -m pipeline.gate`, so the two cannot drift apart.
+    """
+
+    def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        monkeypatch.chdir(repo)
+        for key in [key for key in os.environ if key.startswith("GIT_")]:
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+        capsys.readouterr()
+        try:
+            code = run_main(main, list(args))
+        except SystemExit as exit:  # argparse refusing the command line
+            code = exit.code
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(["python", "-m", "pipeline.gate", *args], code, out.out, out.err)
+
+    return run
 
 
 def gates_json(repo: Path) -> dict:
     return json.loads((repo / "reports/gates.json").read_text(encoding="utf-8"))
 
 
-def test_cli_check_passes_a_good_model(tmp_path):
+def test_cli_check_passes_a_good_model(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
 
     result = gate_cli(repo, "--check")
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert gate_process(repo, "--check").stdout == result.stdout  # the real process says the same
     assert result.stdout.startswith("**All gates passed.**")
     report = gates_json(repo)
     assert (report["baseline"]["revision"], report["baseline"]["status"], report["passed"]) == (
@@ -486,7 +624,7 @@ def test_cli_check_passes_a_good_model(tmp_path):
     assert (repo / "reports/gates.md").read_text(encoding="utf-8") == result.stdout.rstrip("\n") + "\n"
 
 
-def test_cli_check_fails_a_model_below_the_floor(tmp_path):
+def test_cli_check_fails_a_model_below_the_floor(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
     write_json(repo / METRICS, {**GOOD, "roc_auc": 0.7})
 
@@ -502,7 +640,7 @@ def test_cli_check_fails_a_model_below_the_floor(tmp_path):
     assert failed == {"roc_auc >= 0.8", "roc_auc drops at most 0.01 vs baseline"}
 
 
-def test_cli_check_fails_a_regression_against_the_committed_baseline(tmp_path):
+def test_cli_check_fails_a_regression_against_the_committed_baseline(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
     write_json(repo / METRICS, {**GOOD, "roc_auc": 0.9})  # above the floor, 0.03 below main
 
@@ -512,7 +650,7 @@ def test_cli_check_fails_a_regression_against_the_committed_baseline(tmp_path):
     assert "**1 gate(s) failed:** roc_auc drops at most 0.01 vs baseline" in result.stdout
 
 
-def test_cli_check_fails_when_the_baseline_does_not_exist(tmp_path):
+def test_cli_check_fails_when_the_baseline_does_not_exist(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
 
     result = gate_cli(repo, "--check", "--baseline", "nope")
@@ -523,7 +661,7 @@ def test_cli_check_fails_when_the_baseline_does_not_exist(tmp_path):
     assert gates_json(repo)["baseline"]["status"] == "missing"
 
 
-def test_cli_with_a_baseline_that_has_no_metrics_lets_absolute_gates_decide(tmp_path):
+def test_cli_with_a_baseline_that_has_no_metrics_lets_absolute_gates_decide(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
     git(repo, "checkout", "--quiet", "--orphan", "empty")
     git(repo, "rm", "-rq", "--cached", ".")
@@ -540,7 +678,7 @@ def test_cli_with_a_baseline_that_has_no_metrics_lets_absolute_gates_decide(tmp_
     assert [(g["baseline"], g["passed"]) for g in relative] == [(None, None)]
 
 
-def test_cli_with_the_baselines_gates_ignores_a_branch_that_lowered_its_own_bar(tmp_path):
+def test_cli_with_the_baselines_gates_ignores_a_branch_that_lowered_its_own_bar(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
     params["gates"]["classification"]["metrics"]["roc_auc"]["min"] = 0.1
@@ -557,7 +695,7 @@ def test_cli_with_the_baselines_gates_ignores_a_branch_that_lowered_its_own_bar(
     assert gates_json(repo)["gates_from"] == "the baseline main"
 
 
-def test_cli_without_check_records_a_failure_but_exits_zero(tmp_path):
+def test_cli_without_check_records_a_failure_but_exits_zero(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
     write_json(repo / METRICS, {**GOOD, "roc_auc": 0.7})
 
@@ -573,13 +711,13 @@ def test_cli_without_check_records_a_failure_but_exits_zero(tmp_path):
     ("path", "content", "message"),
     [
         (METRICS, "{broken", "reports/eval/metrics.json: not valid JSON"),
-        (METRICS, '{"roc_auc": "high"}', "metric 'roc_auc' is 'high', not a number"),
+        (METRICS, '{"roc_auc": "high"}', "reports/eval/metrics.json: metric 'roc_auc' is 'high', not a number"),
         ("reports/drift.json", "[]", "reports/drift.json: expected a JSON object"),
         ("reports/drift.json", "{}", "reports/drift.json: has no dataset.share"),
         ("reports/validation.json", '{"passed": "yes"}', "reports/validation.json: has no passed: true/false"),
     ],
 )
-def test_cli_malformed_results_are_one_line_errors(tmp_path, path, content, message):
+def test_cli_malformed_results_are_one_line_errors(tmp_path, gate_cli, path, content, message):
     repo = gate_repo(tmp_path, GOOD)
     (repo / path).write_text(content, encoding="utf-8")
 
@@ -591,9 +729,107 @@ def test_cli_malformed_results_are_one_line_errors(tmp_path, path, content, mess
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_cli_refuses_a_revision_with_shell_characters(tmp_path):
+def test_cli_refuses_a_revision_with_shell_characters(tmp_path, gate_cli):
     repo = gate_repo(tmp_path, GOOD)
     result = gate_cli(repo, "--check", "--baseline", "main;touch pwned")
     assert result.returncode == 2
     assert "is not a git revision name" in result.stderr
     assert not (repo / "pwned").exists()
+
+
+def test_cli_show_prints_the_last_verdict_and_judges_nothing(tmp_path, gate_cli):
+    repo = gate_repo(tmp_path, GOOD)
+    written = gate_cli(repo, "--check").stdout
+    write_json(repo / METRICS, {**GOOD, "roc_auc": 0.1})  # would fail, but --show only reads reports/gates.json
+
+    shown = gate_cli(repo, "--show")
+
+    assert (shown.returncode, shown.stdout) == (0, "")
+    assert shown.stderr == written
+    assert gates_json(repo)["passed"] is True
+
+
+def test_cli_with_a_baseline_that_measured_another_target_leaves_relative_gates_unjudged(tmp_path, gate_cli):
+    repo = gate_repo(tmp_path, GOOD)
+    write_json(repo / TASK, {**IDENTITY, "target": "z"})
+    commit(repo, "another target")
+    git(repo, "checkout", "--quiet", "-b", "feature", "HEAD~1")
+    write_json(repo / METRICS, {**GOOD, "roc_auc": 0.85})  # 0.08 below main's, on another target
+
+    result = gate_cli(repo, "--check")
+
+    assert result.returncode == 0, result.stdout
+    assert gates_json(repo)["baseline"]["status"] == "not comparable"
+    assert "target changed from 'z' to 'y'" in result.stdout
+
+
+def test_cli_with_malformed_metrics_at_the_baseline_is_a_one_line_error(tmp_path, gate_cli):
+    repo = gate_repo(tmp_path, GOOD)
+    write_json(repo / METRICS, {"roc_auc": "high"})
+    commit(repo, "broken metrics")
+    git(repo, "checkout", "--quiet", "-b", "feature", "HEAD~1")
+
+    result = gate_cli(repo, "--check")
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: reports/eval/metrics.json at main: metric 'roc_auc' is 'high', not a number; run `dvc repro -f`\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "committed", "message"),
+    [
+        ("nope", None, "--gates-from baseline: the baseline revision 'nope' does not exist here"),
+        ("main", "drift: {}\n", "--gates-from baseline: params.yaml at 'main' has no gates: section"),
+        ("main", "- a list\n", "--gates-from baseline: params.yaml at 'main' has no gates: section"),
+        (
+            "main",
+            "gates: {baseline: main}\n",
+            "params.yaml at main (gates:) is invalid:\n  max_drift_share: required key is missing\n"
+            "  require_validation: required key is missing\n",
+        ),
+        ("main", "gates: [\n", "params.yaml at main is not valid YAML"),
+    ],
+    ids=["no-revision", "no-gates-section", "not-a-mapping", "invalid-gates", "not-yaml"],
+)
+def test_cli_gates_from_a_baseline_without_usable_gates_is_a_config_error(
+    tmp_path, gate_cli, baseline, committed, message
+):
+    repo = gate_repo(tmp_path, GOOD)
+    if committed is not None:
+        own = (repo / "params.yaml").read_text(encoding="utf-8")
+        (repo / "params.yaml").write_text(committed, encoding="utf-8")
+        commit(repo, "the baseline's params.yaml")
+        git(repo, "checkout", "--quiet", "-b", "feature", "HEAD~1")
+        assert (repo / "params.yaml").read_text(encoding="utf-8") == own
+
+    result = gate_cli(repo, "--check", "--baseline", baseline, "--gates-from", "baseline")
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (repo / "reports/gates.json").exists()
+
+
+def test_cli_gates_from_a_baseline_without_params_yaml_is_a_config_error(tmp_path, gate_cli):
+    repo = gate_repo(tmp_path, GOOD)
+    git(repo, "rm", "--quiet", "params.yaml")
+    commit(repo, "no params")
+    git(repo, "checkout", "--quiet", "-b", "feature", "HEAD~1")
+
+    result = gate_cli(repo, "--check", "--gates-from", "baseline")
+
+    assert result.returncode == 2
+    assert "params.yaml at 'main' has no gates: section" in result.stderr
+
+
+def test_cli_gates_from_takes_branch_or_baseline_only(tmp_path, gate_cli):
+    repo = gate_repo(tmp_path, GOOD)
+
+    branch = gate_cli(repo, "--check", "--gates-from", "branch")  # what `make check` passes by default
+    other = gate_cli(repo, "--check", "--gates-from", "elsewhere")
+
+    assert branch.returncode == 0, branch.stderr
+    assert "Gates from this branch" in branch.stdout
+    assert other.returncode == 2
+    assert "argument --gates-from: invalid choice: 'elsewhere'" in other.stderr

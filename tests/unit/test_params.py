@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from pipeline.errors import EXIT_BAD_CONFIG, ConfigError
-from pipeline.params import Params, load_params
+from pipeline.params import Params, load_params, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,8 +136,53 @@ def test_missing_params_file(tmp_path):
 def test_invalid_yaml(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("split:\n  test_size: [0.25\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="is not valid YAML"):
+    with pytest.raises(ConfigError, match="is not valid YAML") as error:
         load_params(path)
+    assert str(error.value).startswith(f"{path} is not valid YAML: ")
+
+
+def test_a_params_file_that_is_not_utf8_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes("split:\n  note: Pingüino\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"params\.yaml cannot be read: 'utf-8' codec can't decode"):
+        load_params(path)
+
+
+def test_an_empty_params_file_is_invalid_at_the_top_level(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_params(path)
+    assert str(error.value) == (
+        f"{path} is invalid:\n  (top level): Input should be a valid dictionary or instance of Params (got None)"
+    )
+
+
+def test_every_problem_is_one_line_naming_its_key_and_the_value_it_got(raw, tmp_path):
+    def edit(p):
+        p["split"].update(seed="42")
+        p["drift"]["columns"].update(x={})
+
+    with pytest.raises(ConfigError) as error:
+        load_params(write_params(tmp_path, raw, edit))
+
+    assert str(error.value).splitlines()[1:] == [
+        "  split.seed: Input should be a valid integer (got '42')",
+        "  drift.columns.x: give a method, a threshold or both",  # the value is a mapping: not repeated
+    ]
+
+
+def test_the_check_command_loads_the_file_it_is_given_or_params_yaml(raw, tmp_path, monkeypatch):
+    """`python -m pipeline.params [FILE]`, which the pre-commit hook runs, in this process."""
+    good = write_params(tmp_path, raw, lambda p: None)
+    (tmp_path / "broken").mkdir()
+    broken = write_params(tmp_path / "broken", raw, lambda p: p["split"].update(test_size=2))
+    monkeypatch.chdir(tmp_path)
+
+    assert main([]) == 0
+    assert main([str(good)]) == 0
+    with pytest.raises(ConfigError, match=r"broken/params\.yaml is invalid:\n  split\.test_size"):
+        main([str(broken)])
 
 
 def test_a_duplicate_key_is_an_error_naming_it_and_its_line(tmp_path):
@@ -241,6 +286,8 @@ BOUNDS = [
     ("train.logistic_regression.max_iter", 100_000, "max", True),
     ("train.ridge.alpha", 0, "min", True),
     ("train.ridge.alpha", 1e9, "max", True),
+    ("train.max_rows", 100, "min", True),
+    ("train.max_rows", 10**10, "max", True),
     ("evaluate.permutation_repeats", 1, "min", True),
     ("evaluate.permutation_repeats", 1_000, "max", True),
     ("evaluate.importance_rows", 10, "min", True),
@@ -272,6 +319,40 @@ BOUNDS = [
     ("gates.classification.regressions.log_loss.max_rise", 0, "min", True),
     ("gates.regression.regressions.r2.max_drop", 0, "min", True),
     ("gates.regression.regressions.rmse.max_rise", 0, "min", True),
+    ("predict.batch_rows", 1, "min", True),
+    ("predict.batch_rows", 10_000_000, "max", True),
+    ("serve.port", 1, "min", True),
+    ("serve.port", 65_535, "max", True),
+    ("serve.max_request_bytes", 1_024, "min", True),
+    ("serve.max_request_bytes", 1_073_741_824, "max", True),
+    ("serve.max_rows", 1, "min", True),
+    ("serve.max_rows", 10_000_000, "max", True),
+    ("retrain.max_drift_share", 0, "min", False),
+    ("retrain.max_drift_share", 1, "max", True),
+    ("retrain.max_metric_drop", 0, "min", True),
+    ("retrain.max_metric_drop", 1e9, "max", True),
+    ("retrain.min_labelled_rows", 0, "min", True),
+    ("retrain.min_labelled_rows", 10**10, "max", True),
+    ("retrain.max_model_age_days", 1, "min", True),
+    ("retrain.max_model_age_days", 36_500, "max", True),
+    ("retrain.data.rows", 1, "min", True),
+    ("retrain.data.rows", 10**10, "max", True),
+    ("retrain.data.days", 1, "min", True),
+    ("retrain.data.days", 36_500, "max", True),
+    ("monitor.window_days", 0, "min", False),
+    ("monitor.window_days", 3_650, "max", True),
+    ("canary.share", 0, "min", True),
+    ("canary.share", 1, "max", True),
+    ("canary.min_requests", 1, "min", True),
+    ("canary.min_requests", 10**10, "max", True),
+    ("canary.max_error_rate_increase", 0, "min", True),
+    ("canary.max_error_rate_increase", 1, "max", True),
+    ("canary.max_latency_p99_ratio", 1, "min", True),
+    ("canary.max_latency_p99_ratio", 1_000, "max", True),
+    ("canary.max_metric_drop", 0, "min", True),
+    ("canary.max_metric_drop", 1e9, "max", True),
+    ("canary.promote_after_requests", 1, "min", True),
+    ("canary.promote_after_requests", 10**10, "max", True),
 ]
 INTEGER_KEYS = {
     "max_iter",
@@ -286,6 +367,16 @@ INTEGER_KEYS = {
     "max_unique_for_discrete",
     "min_rows",
     "histogram_bins",
+    "batch_rows",
+    "port",
+    "max_request_bytes",
+    "max_rows",
+    "min_labelled_rows",
+    "max_model_age_days",
+    "rows",
+    "days",
+    "min_requests",
+    "promote_after_requests",
 }
 
 
@@ -339,10 +430,15 @@ def _bounded_fields(model: type[pydantic.BaseModel], prefix: str = "") -> set[st
                         found |= _bounded_fields(nested, f"{key}.*.")
             elif typing.get_origin(inner) is typing.Annotated and any(
                 isinstance(m, annotated_types.Ge | annotated_types.Gt | annotated_types.Le | annotated_types.Lt)
-                for m in typing.get_args(inner)[1:]
+                for m in _constraints(typing.get_args(inner)[1:])
             ):
                 found.add(key)
     return found
+
+
+def _constraints(metadata) -> list:
+    """annotated_types constraints, also those inside a pydantic Field(...) of an optional field."""
+    return [m for item in metadata for m in (item.metadata if isinstance(item, pydantic.fields.FieldInfo) else [item])]
 
 
 def _types_in(annotation) -> list:

@@ -21,6 +21,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from pipeline.gate import Baseline, judge
+from pipeline.markdown import code
+from pipeline.markdown import text as markdown_text
 from pipeline.params import Bound, ClassificationGates, GateParams, Regression, RegressionGates
 from pipeline.report import (
     actions_run_url,
@@ -270,6 +272,36 @@ def test_params_changes_keep_code_spans_closed():
     assert "a`b" in html
     assert "x``y" in html
     assert "`z" in html
+
+
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [
+        ("*x* _y_ snake_case", "\\*x\\* \\_y\\_ snake_case"),
+        ("a|b", "a\\|b"),
+        ('<i>&"', "&lt;i&gt;&amp;&quot;"),
+        ("[l](u) ~s~ !#+{}", "\\[l\\]\\(u\\) \\~s\\~ \\!\\#\\+\\{\\}"),
+        ("@user #12", "@\u200duser \\#\u200d12"),
+        ("line\r\nbreak\x00s\u2028", "line breaks "),
+    ],
+)
+def test_text_escapes_exactly_what_markdown_would_act_on(value, escaped):
+    assert markdown_text(value) == escaped
+
+
+@pytest.mark.parametrize(
+    ("value", "span"),
+    [
+        ("a|b", "`a\\|b`"),
+        ("`x", "`` `x ``"),
+        ("x`", "`` x` ``"),
+        ("a``b", "```a``b```"),
+        ("  ", "`    `"),
+        ("x\ny", "`x y`"),
+    ],
+)
+def test_code_spans_close_where_they_should(value, span):
+    assert code(value) == span
 
 
 # The CLI: malformed results are one-line errors, never a traceback

@@ -96,6 +96,10 @@ def number_column(draw):
     high = draw(st.one_of(st.none(), st.just(None if low is None else low + width), st.integers(-1000, 1000)))
     if low is not None and high is not None and high < low + 25:
         high = low + width
+    nullable = draw(st.booleans())
+    unique = not nullable and draw(st.booleans())
+    if unique and integer and low is not None and high is not None:
+        high = max(high, low + 410)  # room for a distinct integer per row (up to 400) besides the forbidden ones
     checks = []
     if low is not None:
         checks.append(draw(st.sampled_from([pa.Check.ge, pa.Check.gt]))(low))
@@ -103,10 +107,6 @@ def number_column(draw):
         checks.append(draw(st.sampled_from([pa.Check.le, pa.Check.lt]))(high))
     if integer and draw(st.booleans()) and low is not None:
         checks.append(pa.Check.notin([low + 1, low + 2]))
-    nullable = draw(st.booleans())
-    # A unique integer column needs at least as many integers in its range as there are rows (up to 400 here).
-    roomy = not integer or low is None or high is None or high - low >= 1000
-    unique = not nullable and roomy and draw(st.booleans())
     return pa.Column(int if integer else float, checks, nullable=nullable and not integer, unique=unique)
 
 

@@ -20,7 +20,16 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.checks import check_file, check_frame, describe_failures
+from pipeline.checks import (
+    Failure,
+    FileReport,
+    check_file,
+    check_frame,
+    describe_failures,
+    load_checked,
+    report_payload,
+    text_columns,
+)
 from pipeline.errors import PipelineError
 from pipeline.features import allowed_values, features_of
 from pipeline.files import read_table
@@ -295,3 +304,144 @@ def test_cli_writes_the_json_report(synthetic, contract, tmp_path):
 
 def test_allowed_values_keep_the_contracts_order(toy_contracts):
     assert allowed_values(toy_contracts["binary"].columns["colour"]) == ("red", "green", "blue")
+
+
+# Every field of a report, the messages, and the helpers validate and drift use
+
+
+def toy_frame(toy_contracts) -> tuple[pa.DataFrameSchema, pd.DataFrame]:
+    schema = toy_contracts["binary"]
+    return schema, generate(40, seed=0, contract=schema)
+
+
+def test_reports_record_the_path_the_rows_and_whether_labels_were_there(toy_contracts, tmp_path):
+    schema, frame = toy_frame(toy_contracts)
+    target = features_of(schema).target
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+
+    passed, _ = check_frame(frame, schema, "good.csv")
+    unlabelled, _ = check_frame(frame.drop(columns=[target]), schema, "unlabelled.csv")
+    header_only, _ = check_frame(frame.iloc[:0], schema, "header.csv")
+    unreadable, _ = check_file(empty, schema, labels_optional=True)
+    labels_required, _ = check_file(empty, schema)
+
+    assert passed == FileReport("good.csv", 40, True, [])
+    assert unlabelled == FileReport("unlabelled.csv", 40, True, [Failure(target, "missing column", 0, [])])
+    assert header_only == FileReport(
+        "header.csv", 0, True, [Failure(None, "has data rows", 0, ["the file has a header but no rows"])]
+    )
+    assert (unreadable.path, unreadable.rows, unreadable.labelled) == (str(empty), 0, False)
+    assert labels_required.labelled is True
+
+
+def test_a_frame_without_columns_or_rows_has_no_header_to_mention(toy_contracts):
+    schema, _ = toy_frame(toy_contracts)
+
+    report, validated = check_frame(pd.DataFrame(), schema, "nothing.csv")
+
+    assert validated is None
+    assert report.failures == [Failure(None, "has data rows", 0, [])]
+
+
+def test_failures_are_sorted_by_column_then_check(toy_contracts):
+    schema, frame = toy_frame(toy_contracts)
+    frame.loc[0, "size"] = -1.0
+    frame.loc[1, "count"] = -1
+
+    report, _ = check_frame(frame, schema, "batch.csv")
+
+    assert list(schema.columns).index("size") < list(schema.columns).index("count")  # pandera's order
+    assert [(f.column, f.count) for f in report.failures] == [("count", 1), ("size", 1)]
+
+
+def test_a_check_of_the_whole_frame_is_a_failure_of_the_file_not_a_crash():
+    """A contract may check the frame as a whole; its failure names no column (it crashed summarize once)."""
+    schema = pa.DataFrameSchema(
+        {"x": pa.Column(int), "y": pa.Column(float, metadata={"role": "target"})},
+        checks=[pa.Check(lambda frame: len(frame) > 5, name="enough_rows")],
+        strict=True,
+        coerce=True,
+    )
+
+    report, validated = check_frame(pd.DataFrame({"x": [1, 2], "y": [0.5, 1.5]}), schema, "small.csv")
+
+    assert validated is None
+    assert report.failures == [Failure(None, "enough_rows", 1, ["'False'"])]
+    assert describe_failures([report]) == (
+        "small.csv breaks the data contract (2 rows checked):\n  - file, check enough_rows: 1 row(s), e.g. 'False'"
+    )
+
+
+def test_failures_describe_where_what_how_many_and_examples():
+    assert Failure("x", "isin", 2, ["'a'", "'b'"]).describe() == "column 'x', check isin: 2 row(s), e.g. 'a', 'b'"
+    assert Failure(None, "readable", 0, []).describe() == "file, check readable"
+
+
+def test_describe_failures_lists_every_failed_file_and_only_those():
+    passed = FileReport("a.csv", 3, True, [])
+    broken = FileReport("b.csv", 2, True, [Failure("x", "isin", 1, ["'z'"]), Failure(None, "readable", 0, [])])
+
+    block = (
+        "b.csv breaks the data contract (2 rows checked):\n"
+        "  - column 'x', check isin: 1 row(s), e.g. 'z'\n"
+        "  - file, check readable"
+    )
+    assert describe_failures([passed, broken, broken]) == f"{block}\n{block}"
+
+
+def test_text_columns_are_the_contracts_string_columns(toy_contracts):
+    assert text_columns(toy_contracts["binary"]) == ("row_id", "label", "colour", "shop", "note")
+
+
+def test_ids_that_look_like_numbers_keep_their_zeros(tmp_path):
+    schema = pa.DataFrameSchema(
+        {"code": pa.Column(str, pa.Check.str_length(3, 3)), "y": pa.Column(float, metadata={"role": "target"})},
+        strict=True,
+        coerce=True,
+    )
+    path = tmp_path / "codes.csv"
+    path.write_text("code,y\n007,1.0\n010,2.0\n", encoding="utf-8")
+
+    report, validated = check_file(path, schema)
+
+    assert report.passed
+    assert validated["code"].tolist() == ["007", "010"]
+
+
+def test_load_checked_returns_the_frames_or_stops_with_every_broken_file(toy_contracts, tmp_path):
+    schema, frame = toy_frame(toy_contracts)
+    target = features_of(schema).target
+    good = write_csv(frame.drop(columns=[target]), tmp_path / "good.csv")  # labels are optional here
+    bad = write_csv(frame.assign(extra=1), tmp_path / "bad.csv")
+
+    [loaded] = load_checked([good], schema)
+    with pytest.raises(PipelineError) as error:
+        load_checked([good, bad], schema)
+
+    assert len(loaded) == 40
+    assert target not in loaded.columns
+    report, _ = check_file(bad, schema, labels_optional=True)
+    assert str(error.value) == describe_failures([report])
+    assert str(bad) in str(error.value)
+
+
+def test_report_payload_is_the_json_validate_writes():
+    passed = FileReport("a.csv", 3, True, [])
+    broken = FileReport("b.csv", 2, False, [Failure("x", "isin", 1, ["'z'"])])
+
+    assert report_payload([passed, broken]) == {
+        "passed": False,
+        "rows_checked": 5,
+        "files": [
+            {"path": "a.csv", "rows": 3, "labelled": True, "failures": [], "passed": True},
+            {
+                "path": "b.csv",
+                "rows": 2,
+                "labelled": False,
+                "failures": [{"column": "x", "check": "isin", "count": 1, "examples": ["'z'"], "rows": []}],
+                "passed": False,
+            },
+        ],
+    }
+    assert report_payload([passed])["passed"] is True
