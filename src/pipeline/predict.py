@@ -298,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = Path(args.output)
     if output.suffix not in (".parquet", ".csv") and not Path(args.input).is_dir():
         raise ConfigError(f"{output}: the output must end in .parquet or .csv")
+    if not Path(args.input).exists():  # before the model: a missing input is the first thing to say
+        raise PipelineError(f"{args.input}: file not found")
     loaded = resolve(args.model, args.stage, params.paths.model)
     if Path(args.input).is_dir():
         return _partitions(args, loaded, contract)

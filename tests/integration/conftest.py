@@ -388,3 +388,23 @@ def project_copy(sandbox: Path, tmp_path: Path) -> Workspace:
     copy.path.mkdir()
     copy_project(copy.path)
     return copy
+
+
+@pytest.fixture
+def make(workspace: Workspace, tmp_path: Path):
+    """`make TARGET ...` in the workspace, with the test's venv (`BIN=`) and a fresh stamp (`STAMP=`).
+
+    So make never builds or syncs a virtual environment, and runs without the
+    flags of a `make test` that may be running this test.
+    """
+    found = shutil.which("make")
+    if found is None:
+        pytest.skip("make is not installed")
+    stamp = tmp_path / "venv-is-synced"
+    stamp.touch()
+
+    def run(*args: str, check: bool = True) -> Result:
+        overrides = [f"BIN={VENV_BIN}", f"STAMP={stamp}"]
+        return workspace.run(found, *overrides, *args, check=check, env={"MAKEFLAGS": "", "MAKELEVEL": ""})
+
+    return run

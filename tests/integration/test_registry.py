@@ -13,9 +13,7 @@ with the model handed over as upload-artifact and download-artifact would.
 Building, smoke-testing and pushing the image are the image tier's part
 (tests/image); GitHub's actions and GHCR cannot run here.
 
-Make runs with the test's venv (`BIN=`) and a fresh stamp (`STAMP=`), so it
-never builds or syncs a virtual environment, and without the flags of a
-`make test` that may be running this test.
+Make runs as the `make` fixture (conftest.py) runs it: the test's venv, never a new one.
 """
 
 from __future__ import annotations
@@ -33,21 +31,6 @@ pytestmark = pytest.mark.integration
 
 VENV = Path(sys.executable).parent.parent
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
-
-
-@pytest.fixture
-def make(workspace, tmp_path):
-    found = shutil.which("make")
-    if found is None:
-        pytest.skip("make is not installed")
-    stamp = tmp_path / "venv-is-synced"
-    stamp.touch()
-
-    def run(*args: str, check: bool = True):
-        overrides = [f"BIN={VENV / 'bin'}", f"STAMP={stamp}"]
-        return workspace.run(found, *overrides, *args, check=check, env={"MAKEFLAGS": "", "MAKELEVEL": ""})
-
-    return run
 
 
 def declared(ws) -> dict:

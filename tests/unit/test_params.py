@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import subprocess
 import sys
 import typing
@@ -185,21 +186,31 @@ def test_the_check_command_loads_the_file_it_is_given_or_params_yaml(raw, tmp_pa
         main([str(broken)])
 
 
+def _with_key_repeated(key: str, value: str) -> tuple[str, int]:
+    """The project's params.yaml with the first `key:` line repeated below it, and the repeat's line number.
+
+    The project's own line, however it is written (value, comment, indent), so this holds in any project.
+    """
+    lines = ROOT.joinpath("params.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if re.match(rf"^\s+{key}:", line))
+    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+    lines.insert(index + 1, f"{indent}{key}: {value}\n")
+    return "".join(lines), index + 2
+
+
 def test_a_duplicate_key_is_an_error_naming_it_and_its_line(tmp_path):
     path = tmp_path / "params.yaml"
-    text = ROOT.joinpath("params.yaml").read_text(encoding="utf-8")
-    path.write_text(text.replace("  test_size: 0.25\n", "  test_size: 0.25\n  test_size: 0.5\n"), encoding="utf-8")
+    text, line = _with_key_repeated("test_size", "0.5")
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"duplicate key 'test_size'") as error:
         load_params(path)
-    line = text.splitlines().index("  test_size: 0.25") + 2
     assert f"line {line}" in str(error.value)
 
 
 def test_the_pre_commit_hook_refuses_a_duplicate_key(tmp_path):
     hooks = yaml.safe_load(ROOT.joinpath(".pre-commit-config.yaml").read_text(encoding="utf-8"))
     [hook] = [h for repo in hooks["repos"] for h in repo["hooks"] if h["id"] == "params-valid"]
-    text = ROOT.joinpath("params.yaml").read_text(encoding="utf-8")
-    (tmp_path / "params.yaml").write_text(text.replace("  seed: 42\n", "  seed: 42\n  seed: 7\n", 1), encoding="utf-8")
+    (tmp_path / "params.yaml").write_text(_with_key_repeated("seed", "7")[0], encoding="utf-8")
     entry = hook["entry"].replace(".venv/bin/python", sys.executable)
     done = subprocess.run(entry, shell=True, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert done.returncode != 0
