@@ -18,6 +18,10 @@ keeps serving. `GET /healthz` (alive), `GET /readyz` (model loaded, version),
 `GET /metrics` (Prometheus) and `GET /docs` (OpenAPI, with the contract's
 columns) complete it. With a prediction log, each prediction is one JSON line
 (prediction_log.py), written off the request path.
+
+Each request is checked by one `FrameChecker` built at start (checks.py) and
+scored on one native thread (OMP_NUM_THREADS=1 unless set): a request's cost
+is the model's own plus about a millisecond (docs/benchmarks.md).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
@@ -125,23 +129,33 @@ def parse_request(body: bytes, limits: Limits) -> "pd.DataFrame":
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
-def contract_failures(frame: "pd.DataFrame", checker: "FrameChecker") -> "tuple[list[dict], pd.DataFrame | None]":
+def contract_failures(
+    frame: "pd.DataFrame", checker: "FrameChecker", booleans: Sequence[str]
+) -> "tuple[list[dict], pd.DataFrame | None]":
     """The contract's verdict on a request frame: failures as the 422 body lists them, and the coerced frame."""
     from dataclasses import asdict
 
-    failures = _boolean_failures(frame, checker.contract)
+    failures = _boolean_failures(frame, booleans)
     report, validated = checker.check(frame, "request")
     failures += [asdict(failure) for failure in report.failures]
     return failures, (validated if not failures else None)
 
 
-def _boolean_failures(frame: "pd.DataFrame", contract: "pa.DataFrameSchema") -> list[dict]:
-    """JSON booleans only in boolean columns: pandas would read the string "false" as True."""
+def boolean_columns(contract: "pa.DataFrameSchema") -> list[str]:
     import pandas as pd
 
+    return [
+        name
+        for name, column in contract.columns.items()
+        if column.dtype is not None and pd.api.types.is_bool_dtype(column.dtype.type)
+    ]
+
+
+def _boolean_failures(frame: "pd.DataFrame", booleans: Sequence[str]) -> list[dict]:
+    """JSON booleans only in boolean columns (`boolean_columns`): pandas would read the string "false" as True."""
     failures = []
-    for name, column in contract.columns.items():
-        if name not in frame.columns or column.dtype is None or not pd.api.types.is_bool_dtype(column.dtype.type):
+    for name in booleans:
+        if name not in frame.columns:
             continue
         bad = [i for i, value in enumerate(frame[name]) if value is not None and not isinstance(value, bool)]
         if bad:
@@ -243,6 +257,7 @@ def create_app(
 
     features = features_of(contract)
     checker = FrameChecker(contract, labels_optional=True)
+    booleans = boolean_columns(contract)
     classes = classes_of(loaded.model)
     classes_json = [_json(c) for c in classes]
     metrics = Metrics(loaded, classes)
@@ -276,11 +291,14 @@ def create_app(
                 return refuse(request, RequestError(413, f"the request body is over {limits.max_request_bytes} bytes"))
         try:
             frame = parse_request(bytes(body), limits)
-            failures, validated = contract_failures(frame, checker)
+            failures, validated = contract_failures(frame, checker, booleans)
             if validated is None:
                 raise RequestError(422, "the request breaks the data contract", failures)
         except RequestError as error:
             return refuse(request, error)
+        # On the event loop, not in a thread pool: a one-row predict_proba is mostly Python holding the GIL,
+        # and handing it to a thread cost half as much CPU again per request under concurrency (measured by
+        # benchmarks/serving_benchmark.py). The process's parallelism is more processes, not threads.
         predicted, proba = predict_arrays(loaded.model, validated, features)
         predictions = predicted.tolist()
         answer = {"predictions": predictions, "model_version": loaded.version}
@@ -436,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-request-bytes", type=int, help="default: serve.max_request_bytes in params.yaml")
     parser.add_argument("--max-rows", type=int, help="default: serve.max_rows in params.yaml")
     args = parser.parse_args(argv)
+    # One native thread per prediction, before numpy and scikit-learn load their thread pools: the app's
+    # parallelism is across requests, and on a busy machine OpenMP's spinning threads turn a one-row
+    # predict_proba into tens of milliseconds (benchmarks/serving_benchmark.py). An explicit value wins.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from pipeline.features import contract_schema
