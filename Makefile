@@ -58,9 +58,10 @@ venv: $(STAMP) ## Create or update .venv from uv.lock
 
 # [extra test tiers]
 EVIDENTLY_VENV := .venv-evidently
-TEST_NEEDS += $(EVIDENTLY_VENV)/.synced
+MLSERVER_VENV := .venv-mlserver
+TEST_NEEDS += $(EVIDENTLY_VENV)/.synced $(MLSERVER_VENV)/.synced
 TEST_IMAGE := yes
-.PHONY: evidently-env benchmark
+.PHONY: evidently-env benchmark mlserver-env benchmark-serving benchmark-batch
 
 # Evidently 0.7.23 does not import with pandas 3, so it gets its own environment,
 # used only by the drift parity test and the benchmark.
@@ -73,6 +74,21 @@ evidently-env: $(EVIDENTLY_VENV)/.synced ## Create .venv-evidently (pandas < 3) 
 
 benchmark: $(STAMP) $(EVIDENTLY_VENV)/.synced ## Drift on 1M rows against Evidently (see docs/benchmarks.md)
 	$(BIN)/python benchmarks/drift_benchmark.py --rows 1000000
+
+# MLServer pins an older FastAPI than the serve extra's, so its scikit-learn runtime,
+# the serving benchmark's peer, gets its own environment too.
+$(MLSERVER_VENV)/.synced: benchmarks/mlserver-requirements.txt | $(STAMP)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(MLSERVER_VENV)
+	$(UV) pip sync --quiet --compile-bytecode --require-hashes --python $(MLSERVER_VENV)/bin/python $<
+	@touch $@
+
+mlserver-env: $(MLSERVER_VENV)/.synced ## Create .venv-mlserver (MLServer + its sklearn runtime) for the serving benchmark
+
+benchmark-serving: $(STAMP) $(MLSERVER_VENV)/.synced ## HTTP serving against MLServer and the predict_proba floor (see docs/benchmarks.md)
+	$(BIN)/python benchmarks/serving_benchmark.py
+
+benchmark-batch: $(STAMP) ## Batch scoring at 1M and 10M rows against bare predict_proba (see docs/benchmarks.md)
+	$(BIN)/python benchmarks/batch_benchmark.py --rows 1000000 10000000
 # [/extra test tiers]
 
 conflicts: ## Fail when a template update (copier update) left conflict markers or .rej files to resolve

@@ -3,14 +3,20 @@
 Validation is lazy, so one check lists every problem at once: the file,
 column, check, how many rows fail and a few example values. A batch without
 labels may leave out the target (`labels_optional`), as production data does.
+
+`FrameChecker` is the same check for callers that check many frames against
+one contract (each request of the HTTP app, each batch of batch scoring): it
+prepares the contract once and runs each column's checks directly, and asks
+pandera only when a frame fails (see its docstring).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
 from pipeline.features import features_of
@@ -70,6 +76,356 @@ def check_frame(
     except pa.errors.SchemaErrors as errors:
         return FileReport(path, len(frame), labelled, summarize(errors.failure_cases)), None
     return FileReport(path, len(frame), labelled, []), validated
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One contract column, ready to check: pandera's own functions bound once, and kernels for the common ones."""
+
+    name: str
+    dtype: Any  # pandera DataType, or None
+    kind: str | None  # "number" (float64) or "text" (a string dtype): kernels apply; None: pandera's functions only
+    coerce: bool
+    nullable: bool
+    unique: bool
+    required: bool
+    checks: tuple[_Check, ...]
+
+
+@dataclass(frozen=True)
+class _Check:
+    function: Any  # pandera's check function with its arguments bound
+    ignore_na: bool
+    element_wise: bool
+    kernel: Any = None  # the same verdict on a numpy array or a list of str, for pandera's own built-in checks
+
+
+class FrameChecker:
+    """`check_frame` for many frames against one contract, without pandera's cost per call when a frame passes.
+
+    pandera's `validate` costs milliseconds however small the frame (it copies
+    the schema, its columns and the frame, and builds error reports on the
+    way): most of a one-row request's time. For each column this runs the
+    checks pandera runs, in its order: the dtype's coercion, nullability,
+    uniqueness, the dtype check and each check (nulls dropped first unless
+    the check keeps them), plus the frame's checks of missing and unexpected
+    columns. It calls pandera's own functions, except for two common cases
+    where plain numpy or Python gives the same answer without pandas' cost
+    per call: float64 columns whose values are numbers (JSON numbers, or a
+    numeric array), and text columns of Python strings (JSON strings), for the
+    comparisons, ranges and `isin`/`notin` checks pandera builds in.
+
+    When every check passes, the result is the frame pandera returns (the
+    tests compare both on generated frames). Anything else (a failure, an
+    exception, a value of another type, a contract feature not covered here:
+    frame-wide checks, parsers, regex columns, defaults, grouped checks, an
+    index, ordered columns) goes to pandera's `validate`, which judges it and
+    writes the report. So a pass here is a pass there, and every failure reads
+    as pandera says it.
+    """
+
+    def __init__(self, contract: pa.DataFrameSchema, labels_optional: bool = False):
+        self.contract = contract
+        self.labels_optional = labels_optional
+        self.target = features_of(contract).target
+        self._schemas: dict[bool, pa.DataFrameSchema] = {True: contract}
+        self._columns = _compiled(contract)
+        self._engine_dtypes: dict[object, object] = {}
+
+    def check(self, frame: pd.DataFrame, path: str) -> tuple[FileReport, pd.DataFrame | None]:
+        """The report and, when the frame passed, the coerced frame: what `check_frame` returns."""
+        import pandera.pandas as pa
+
+        labelled = self.target in frame.columns or not self.labels_optional
+        if frame.empty:
+            return check_frame(frame, self.contract, path, self.labels_optional)
+        if self._columns is not None:
+            validated = self._passing(frame, labelled)
+            if validated is not None:
+                return FileReport(path, len(frame), labelled, []), validated
+        if labelled not in self._schemas:
+            self._schemas[labelled] = self.contract.remove_columns([self.target])
+        try:
+            validated = self._schemas[labelled].validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            return FileReport(path, len(frame), labelled, summarize(errors.failure_cases)), None
+        return FileReport(path, len(frame), labelled, []), validated
+
+    def _passing(self, frame: pd.DataFrame, labelled: bool) -> pd.DataFrame | None:
+        """The coerced frame when every check passes; None when one fails or cannot be judged here."""
+        import pandas as pd
+        from pandera.config import get_config_context
+
+        if not get_config_context().validation_enabled or not frame.columns.is_unique:
+            return None
+        columns = [c for c in self._columns if labelled or c.name != self.target]
+        names = {c.name for c in columns}
+        if self.contract.strict and any(name not in names for name in frame.columns):
+            return None
+        coerced = {}
+        try:
+            for column in columns:
+                if column.name not in frame.columns:
+                    if column.required:
+                        return None
+                    continue
+                series = frame[column.name]
+                passed = (
+                    self._number(column, series)
+                    if column.kind == "number" and column.coerce
+                    else self._text(column, series)
+                    if column.kind == "text" and column.coerce and series.dtype == object
+                    else self._series(column, series)
+                )
+                if passed is None:
+                    return None
+                coerced[column.name] = passed
+        except Exception:  # a coercion or a check that raises: pandera reports it
+            return None
+        return pd.DataFrame(
+            {name: coerced[name] if name in coerced else frame[name] for name in frame.columns}, index=frame.index
+        )
+
+    def _series(self, column: _Column, series: pd.Series):
+        """pandera's functions, on a pandas series: the coerced series when all pass, else None."""
+        if column.coerce and column.dtype is not None:
+            series = column.dtype.try_coerce(series)
+        if not column.nullable and series.hasnans:
+            return None
+        if column.unique and not series.is_unique:
+            return None
+        if not self._dtype_holds(column, series):
+            return None
+        for check in column.checks:
+            data = series.dropna() if check.ignore_na and series.hasnans else series
+            if not _passed(data.map(check.function) if check.element_wise else check.function(data)):
+                return None
+        return series
+
+    def _number(self, column: _Column, series: pd.Series):
+        """A float64 column from numbers: numpy's coercion and comparisons (pandas runs the same ones)."""
+        import numpy as np
+
+        if series.dtype == object:
+            raw = series.to_numpy()
+            if not {type(value) for value in raw} <= _NUMBERS:
+                return self._series(column, series)
+            values = raw.astype("float64")
+        elif series.dtype.kind in "fiu":
+            values = series.to_numpy().astype("float64")
+        else:
+            return self._series(column, series)
+        missing = np.isnan(values)
+        has_missing = bool(missing.any())
+        if not column.nullable and has_missing:
+            return None
+        if column.unique and len(np.unique(values)) != len(values):  # NaNs equal, as pandas' is_unique has it
+            return None
+        if not self._dtype_holds(column, values):
+            return None
+        present = values[~missing] if has_missing else values
+        for check in column.checks:
+            data = present if check.ignore_na else values
+            if check.kernel is not None and not check.element_wise:
+                if not check.kernel(data):
+                    return None
+            elif not _passed(_on_series(check, data, series)):
+                return None
+        return values
+
+    def _text(self, column: _Column, series: pd.Series):
+        """A text column from Python strings: set lookups for isin/notin, pandas for the rest (and the coercion)."""
+        raw = series.to_numpy()
+        if not {type(value) for value in raw} <= _TEXTS:
+            return self._series(column, series)
+        present = [value for value in raw if value is not None]
+        if not column.nullable and len(present) < len(raw):
+            return None
+        if column.unique and len(set(raw)) != len(raw):  # one None equals another, as pandas' is_unique has it
+            return None
+        coerced = column.dtype.try_coerce(series)
+        if not self._dtype_holds(column, coerced):
+            return None
+        for check in column.checks:
+            if check.kernel is not None and check.ignore_na and not check.element_wise:
+                if not check.kernel(present):
+                    return None
+                continue
+            data = coerced.dropna() if check.ignore_na and coerced.hasnans else coerced
+            if not _passed(data.map(check.function) if check.element_wise else check.function(data)):
+                return None
+        return coerced
+
+    def _dtype_holds(self, column: _Column, values) -> bool:
+        """pandera's dtype check of a coerced column (its verdict depends on the dtype only)."""
+        from pandera.engines.pandas_engine import Engine
+
+        if column.dtype is None:
+            return True
+        if values.dtype not in self._engine_dtypes:
+            self._engine_dtypes[values.dtype] = Engine.dtype(values.dtype)
+        verdict = column.dtype.check(self._engine_dtypes[values.dtype])
+        return bool(verdict if isinstance(verdict, bool) else verdict.all())
+
+
+_NUMBERS = frozenset({float, int, type(None)})  # exact types: bool, a subclass of int, is not a number here
+_TEXTS = frozenset({str, type(None)})
+
+
+def _on_series(check: _Check, data, like: pd.Series):
+    import pandas as pd
+
+    series = pd.Series(data, name=like.name)
+    return series.map(check.function) if check.element_wise else check.function(series)
+
+
+def _passed(output: object) -> bool:
+    """pandera's verdict on a check's output: a boolean series passes when all hold, a boolean when true."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(output, pd.Series):
+        return bool(output.all())
+    if isinstance(output, bool | np.bool_):
+        return bool(output)
+    raise TypeError(f"a check returned {type(output).__name__}")  # pandera's verdict, not ours
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float)
+
+
+def _kernels(kind: str | None) -> dict:
+    """For pandera's built-in checks (by name): the same verdict on a float64 array or a list of str."""
+    import numpy as np
+
+    if kind == "number":
+
+        def compare(op):
+            def make(**arguments):  # min_value, max_value or value
+                [value] = arguments.values()
+                return (lambda data: bool(op(data, value).all())) if _is_number(value) else None
+
+            return make
+
+        def in_range(min_value, max_value, include_min=True, include_max=True):
+            if not (_is_number(min_value) and _is_number(max_value)):
+                return None
+            low, high = (np.greater_equal if include_min else np.greater), (np.less_equal if include_max else np.less)
+            return lambda data: bool((low(data, min_value) & high(data, max_value)).all())
+
+        def member(negate: bool):
+            def make(**arguments):  # allowed_values or forbidden_values
+                [values] = arguments.values()
+                if isinstance(values, str | bytes) or not all(_is_number(v) for v in values):
+                    return None
+                allowed = np.asarray(list(values), dtype="float64")
+                return lambda data: bool((np.isin(data, allowed) != negate).all())
+
+            return make
+
+        return {
+            "greater_than_or_equal_to": compare(np.greater_equal),
+            "greater_than": compare(np.greater),
+            "less_than_or_equal_to": compare(np.less_equal),
+            "less_than": compare(np.less),
+            "equal_to": compare(np.equal),
+            "not_equal_to": compare(np.not_equal),
+            "in_range": in_range,
+            "isin": member(False),
+            "notin": member(True),
+        }
+    if kind == "text":
+
+        def member_text(negate: bool):
+            def make(**arguments):
+                [values] = arguments.values()
+                if isinstance(values, str | bytes) or not all(type(v) is str for v in values):
+                    return None
+                allowed = frozenset(values)
+                return lambda data: all((value in allowed) != negate for value in data)
+
+            return make
+
+        return {"isin": member_text(False), "notin": member_text(True)}
+    return {}
+
+
+def _kind(dtype: object) -> str | None:
+    import pandas as pd
+
+    if dtype is None:
+        return None
+    if str(dtype) == "float64":
+        return "number"
+    if str(dtype) in ("str", "string", "string[python]", "string[pyarrow]") and pd.api.types.is_string_dtype(
+        dtype.type
+    ):
+        return "text"
+    return None
+
+
+def _check_function(check: pa.Check):
+    """The function pandera calls for a check: a built-in's is looked up by name at each call, as pandera does."""
+    import pandas as pd
+    import pandera.pandas as pa
+
+    pa.Check.get_backend(pd.Series(dtype="float64"))  # registers the built-ins' pandas implementations
+    name = getattr(check._check_fn, "__name__", None)
+    if name is not None and pa.Check.is_builtin_check(name):
+        return name, pa.Check.get_builtin_check_fn(name)
+    return None, check._check_fn
+
+
+def _compiled(contract: pa.DataFrameSchema) -> list[_Column] | None:
+    """The contract's columns with their checks bound; None when it uses what `FrameChecker` leaves to pandera."""
+    frame_wide = (
+        contract.checks,
+        contract.parsers,
+        contract.index is not None,
+        contract.dtype is not None,
+        contract.unique,
+        contract.ordered,
+        contract.add_missing_columns,
+        contract.drop_invalid_rows,
+        getattr(contract, "unique_column_names", False),
+        contract.strict not in (True, False),
+    )
+    if any(frame_wide):
+        return None
+    columns = []
+    for name, column in contract.columns.items():
+        if column.regex or column.parsers or column.default is not None or column.drop_invalid_rows:
+            return None
+        kind = _kind(column.dtype)
+        kernels = _kernels(kind)
+        checks = []
+        for check in column.checks:
+            if check.groupby is not None or check._check_fn is None:
+                return None
+            builtin, function = _check_function(check)
+            make = kernels.get(builtin)
+            checks.append(
+                _Check(
+                    function=partial(function, **check._check_kwargs),
+                    ignore_na=check.ignore_na,
+                    element_wise=check.element_wise,
+                    kernel=make(**check._check_kwargs) if make is not None else None,
+                )
+            )
+        columns.append(
+            _Column(
+                name=name,
+                dtype=column.dtype,
+                kind=kind,
+                coerce=bool(contract.coerce or column.coerce),
+                nullable=column.nullable,
+                unique=column.unique,
+                required=column.required,
+                checks=tuple(checks),
+            )
+        )
+    return columns
 
 
 def summarize(cases: pd.DataFrame) -> list[Failure]:

@@ -78,6 +78,55 @@ def read_batches(path: Path, text_columns: Sequence[str], batch_rows: int) -> It
         raise PipelineError(f"{path}: cannot be parsed as CSV: {str(error).strip()}") from None
 
 
+def read_ahead(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The same batches, the next one read by a thread while this one is checked and scored.
+
+    Parquet and CSV decoding mostly run without the GIL, so reading overlaps
+    the model's work; one batch waits at most, so memory stays flat. An error
+    while reading is raised here, at the batch it stopped.
+    """
+    import queue
+    import threading
+
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def offer(item: tuple) -> None:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            for frame in batches:
+                offer((frame, None))
+                if stop.is_set():
+                    return
+            offer((end, None))
+        except BaseException as error:
+            offer((end, error))
+        finally:
+            batches.close()
+
+    thread = threading.Thread(target=read, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            frame, error = slot.get()
+            if error is not None:
+                raise error
+            if frame is end:
+                return
+            yield frame
+    finally:
+        stop.set()
+        thread.join()
+
+
 class Writer:
     """Batches appended to a file written aside (`.partial`) and moved into place by `commit`."""
 
@@ -131,7 +180,7 @@ def predict_file(
 
     from pipeline.checks import (
         FileReport,
-        check_frame,
+        FrameChecker,
         describe_failures,
         duplicates_across,
         merge_failures,
@@ -145,6 +194,7 @@ def predict_file(
     if not source.is_file():
         raise PipelineError(f"{source}: file not found")
     features = features_of(contract)
+    checker = FrameChecker(contract, labels_optional=True)
     output_dir(output.parent)
     writer = Writer(output, classes_of(loaded.model))
     unique = [name for name, column in contract.columns.items() if column.unique]
@@ -153,9 +203,9 @@ def predict_file(
     rows = batches = 0
     log = BatchLog(log_path, source) if log_path else None
     try:
-        for frame in read_batches(source, text_columns(contract), batch_rows):
+        for frame in read_ahead(read_batches(source, text_columns(contract), batch_rows)):
             frame.index = np.arange(rows, rows + len(frame))  # failures name rows of the whole file
-            report, validated = check_frame(frame, contract, str(source), labels_optional=True)
+            report, validated = checker.check(frame, str(source))
             failures += report.failures
             if any(f.count == 0 and f.column for f in report.failures):
                 rows += len(frame)

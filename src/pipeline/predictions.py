@@ -34,25 +34,44 @@ def proba_column(cls: object) -> str:
     return f"{PROBA_PREFIX}{cls}"
 
 
-def score(model: Pipeline, frame: pd.DataFrame, features: Features, version: str) -> pd.DataFrame:
-    """Predictions for every row of a frame that passed the contract."""
+def predict_arrays(model: Pipeline, frame: pd.DataFrame, features: Features) -> tuple[np.ndarray, np.ndarray | None]:
+    """The predictions and, for classification, the probabilities (a column per class, in model.classes_ order)."""
     import numpy as np
-    import pandas as pd
 
     from pipeline.metrics import predicted_labels
 
     X = frame[features.columns]
+    if features.is_classification:
+        proba = model.predict_proba(X)
+        return predicted_labels(proba, list(model.classes_)), proba
+    return np.asarray(model.predict(X), dtype="float64"), None
+
+
+def score(model: Pipeline, frame: pd.DataFrame, features: Features, version: str) -> pd.DataFrame:
+    """Predictions for every row of a frame that passed the contract."""
+    predicted, proba = predict_arrays(model, frame, features)
+    return scored_frame(frame, features, version, predicted, proba, list(getattr(model, "classes_", [])))
+
+
+def scored_frame(
+    frame: pd.DataFrame,
+    features: Features,
+    version: str,
+    predicted: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence,
+) -> pd.DataFrame:
+    """The prediction frame of `predict_arrays`' answer: id, prediction, probabilities, model version."""
+    import numpy as np
+    import pandas as pd
+
     columns: dict[str, object] = {}
     if features.id and features.id in frame.columns:
         columns[features.id] = frame[features.id].to_numpy()
-    if features.is_classification:
-        classes = list(model.classes_)
-        proba = model.predict_proba(X)
-        columns[PREDICTION] = predicted_labels(proba, classes)
+    columns[PREDICTION] = predicted
+    if proba is not None:
         for i, cls in enumerate(classes):
             columns[proba_column(cls)] = proba[:, i]
-    else:
-        columns[PREDICTION] = np.asarray(model.predict(X), dtype="float64")
     columns[VERSION] = np.full(len(frame), version, dtype=object)
     return pd.DataFrame(columns).astype({VERSION: "str"})
 

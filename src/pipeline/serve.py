@@ -18,6 +18,10 @@ keeps serving. `GET /healthz` (alive), `GET /readyz` (model loaded, version),
 `GET /metrics` (Prometheus) and `GET /docs` (OpenAPI, with the contract's
 columns) complete it. With a prediction log, each prediction is one JSON line
 (prediction_log.py), written off the request path.
+
+Each request is checked by one `FrameChecker` built at start (checks.py) and
+scored on one native thread (OMP_NUM_THREADS=1 unless set): a request's cost
+is the model's own plus about a millisecond (docs/benchmarks.md).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
@@ -29,6 +33,7 @@ import re
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
     from fastapi import FastAPI
 
+    from pipeline.checks import FrameChecker
     from pipeline.model_source import LoadedModel
     from pipeline.prediction_log import PredictionLog
 
@@ -63,6 +69,9 @@ class RequestError(Exception):
 class Limits:
     max_request_bytes: int
     max_rows: int
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})  # json.loads makes these exact types, or dict and list
 
 
 def _no_constants(name: str) -> float:
@@ -111,35 +120,42 @@ def parse_request(body: bytes, limits: Limits) -> "pd.DataFrame":
         raise RequestError(422, "the request has no rows", [{"column": None, "check": "has rows", "count": 0}])
     if len(rows) > limits.max_rows:
         raise RequestError(413, f"the request has {len(rows)} rows; the limit is {limits.max_rows}")
-    for i, row in enumerate(rows):
-        for name, value in zip(columns, row, strict=True):
-            if value is not None and not isinstance(value, str | int | float | bool):
-                kind = "an object" if isinstance(value, dict) else "a list"
-                raise RequestError(400, f"row {i}, column {name!r}: {kind} is not a value")
+    if not {type(value) for row in rows for value in row} <= _JSON_SCALARS:
+        for i, row in enumerate(rows):
+            for name, value in zip(columns, row, strict=True):
+                if type(value) not in _JSON_SCALARS:
+                    kind = "an object" if isinstance(value, dict) else "a list"
+                    raise RequestError(400, f"row {i}, column {name!r}: {kind} is not a value")
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
 def contract_failures(
-    frame: "pd.DataFrame", contract: "pa.DataFrameSchema"
+    frame: "pd.DataFrame", checker: "FrameChecker", booleans: Sequence[str]
 ) -> "tuple[list[dict], pd.DataFrame | None]":
     """The contract's verdict on a request frame: failures as the 422 body lists them, and the coerced frame."""
     from dataclasses import asdict
 
-    from pipeline.checks import check_frame
-
-    failures = _boolean_failures(frame, contract)
-    report, validated = check_frame(frame, contract, "request", labels_optional=True)
+    failures = _boolean_failures(frame, booleans)
+    report, validated = checker.check(frame, "request")
     failures += [asdict(failure) for failure in report.failures]
     return failures, (validated if not failures else None)
 
 
-def _boolean_failures(frame: "pd.DataFrame", contract: "pa.DataFrameSchema") -> list[dict]:
-    """JSON booleans only in boolean columns: pandas would read the string "false" as True."""
+def boolean_columns(contract: "pa.DataFrameSchema") -> list[str]:
     import pandas as pd
 
+    return [
+        name
+        for name, column in contract.columns.items()
+        if column.dtype is not None and pd.api.types.is_bool_dtype(column.dtype.type)
+    ]
+
+
+def _boolean_failures(frame: "pd.DataFrame", booleans: Sequence[str]) -> list[dict]:
+    """JSON booleans only in boolean columns (`boolean_columns`): pandas would read the string "false" as True."""
     failures = []
-    for name, column in contract.columns.items():
-        if name not in frame.columns or column.dtype is None or not pd.api.types.is_bool_dtype(column.dtype.type):
+    for name in booleans:
+        if name not in frame.columns:
             continue
         bad = [i for i, value in enumerate(frame[name]) if value is not None and not isinstance(value, bool)]
         if bad:
@@ -148,6 +164,39 @@ def _boolean_failures(frame: "pd.DataFrame", contract: "pa.DataFrameSchema") -> 
                 {"column": name, "check": "is a boolean", "count": len(bad), "examples": examples, "rows": bad[:20]}
             )
     return failures
+
+
+class Measure:
+    """ASGI middleware: the request id (x-request-id, else a new one) and each request's count and latency."""
+
+    def __init__(self, app, metrics: "Metrics"):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"").decode("latin-1")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"], state["started"] = request_id, started
+        status = 500
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            endpoint = route.path if route is not None else "unmatched"
+            self.metrics.requests.labels(endpoint, str(status)).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
 class Metrics:
@@ -201,12 +250,16 @@ def create_app(
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from pipeline.checks import FrameChecker
     from pipeline.features import features_of
     from pipeline.prediction_log import now, prediction_records
-    from pipeline.predictions import PREDICTION, classes_of, proba_column, score
+    from pipeline.predictions import classes_of, predict_arrays, scored_frame
 
     features = features_of(contract)
+    checker = FrameChecker(contract, labels_optional=True)
+    booleans = boolean_columns(contract)
     classes = classes_of(loaded.model)
+    classes_json = [_json(c) for c in classes]
     metrics = Metrics(loaded, classes)
     if log is not None:
         log._on_drop = metrics.dropped.inc
@@ -215,20 +268,7 @@ def create_app(
         version=loaded.version,
         description="Predictions from the model, for rows that follow the data contract (the target is optional).",
     )
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        request_id = request.headers.get("x-request-id", "")
-        request.state.request_id = request_id if REQUEST_ID.fullmatch(request_id) else uuid.uuid4().hex
-        request.state.started = started
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = route.path if route is not None else "unmatched"
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        response.headers["x-request-id"] = request.state.request_id
-        return response
+    app.add_middleware(Measure, metrics=metrics)
 
     def refuse(request: Request, error: RequestError, rows: int = 0) -> JSONResponse:
         for failure in error.failures or []:
@@ -251,26 +291,28 @@ def create_app(
                 return refuse(request, RequestError(413, f"the request body is over {limits.max_request_bytes} bytes"))
         try:
             frame = parse_request(bytes(body), limits)
-            failures, validated = contract_failures(frame, contract)
+            failures, validated = contract_failures(frame, checker, booleans)
             if validated is None:
                 raise RequestError(422, "the request breaks the data contract", failures)
         except RequestError as error:
             return refuse(request, error)
-        scored = score(loaded.model, validated, features, loaded.version)
-        predictions = [_json(value) for value in scored[PREDICTION]]
+        # On the event loop, not in a thread pool: a one-row predict_proba is mostly Python holding the GIL,
+        # and handing it to a thread cost half as much CPU again per request under concurrency (measured by
+        # benchmarks/serving_benchmark.py). The process's parallelism is more processes, not threads.
+        predicted, proba = predict_arrays(loaded.model, validated, features)
+        predictions = predicted.tolist()
         answer = {"predictions": predictions, "model_version": loaded.version}
-        if features.is_classification:
-            answer["probabilities"] = [
-                [_json(p) for p in row] for row in scored[[proba_column(c) for c in classes]].to_numpy()
-            ]
-            answer["classes"] = [_json(c) for c in classes]
-            for value in predictions:
-                metrics.predictions.labels(str(value)).inc()
+        if proba is not None:
+            answer["probabilities"] = proba.tolist()
+            answer["classes"] = classes_json
+            for value, count in Counter(predictions).items():
+                metrics.predictions.labels(str(value)).inc(count)
         else:
             metrics.predictions.labels("value").inc(len(predictions))
         metrics.rows.inc(len(predictions))
         if log is not None:
             latency_ms = (time.perf_counter() - request.state.started) * 1000
+            scored = scored_frame(validated, features, loaded.version, predicted, proba, classes)
             log.submit(
                 prediction_records(
                     validated,
@@ -412,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-request-bytes", type=int, help="default: serve.max_request_bytes in params.yaml")
     parser.add_argument("--max-rows", type=int, help="default: serve.max_rows in params.yaml")
     args = parser.parse_args(argv)
+    # One native thread per prediction, before numpy and scikit-learn load their thread pools: the app's
+    # parallelism is across requests, and on a busy machine OpenMP's spinning threads turn a one-row
+    # predict_proba into tens of milliseconds (benchmarks/serving_benchmark.py). An explicit value wins.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from pipeline.features import contract_schema

@@ -52,7 +52,7 @@ PRODUCTION_PATHS = {"prediction_logs", "labelled_rows", "monitoring_report", "mo
 def test_make_run_leaves_every_path_in_params(workspace):
     """Paths no stage declares (the gate's verdicts) come from the gate, which `make run` runs after `dvc repro`."""
     paths = workspace.params()["paths"]
-    assert PRODUCTION_PATHS <= set(paths)
+    assert set(paths) >= PRODUCTION_PATHS
     others = {key: path for key, path in paths.items() if key not in _stage_output_paths(workspace)}
     for path in others.values():
         assert workspace.git("check-ignore", "-q", path, check=False).returncode == 0, f"{path} is not git-ignored"

@@ -1,4 +1,4 @@
-"""The drift benchmark itself must keep working: a small run, both tools, identical verdicts.
+"""The benchmarks themselves must keep working: small runs of each, both tools or servers, identical verdicts.
 
 Only that it runs and agrees is checked here; its timings belong in
 docs/benchmarks.md, never in an assertion.
@@ -6,6 +6,7 @@ docs/benchmarks.md, never in an assertion.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +26,44 @@ def test_benchmark_runs_both_tools_and_agrees():
     assert "verdicts identical" in done.stdout
     assert "| 3,000 | ratchet |" in done.stdout
     assert "| 3,000 | evidently |" in done.stdout
+
+
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_serving_benchmark_runs_both_servers_and_the_floor(tmp_path):
+    out = tmp_path / "serving.json"
+    done = run_benchmark(
+        "serving_benchmark.py",
+        *("--requests", "20", "--batch-requests", "4", "--batch-size", "5", "--clients", "1", "2", "--rounds", "1"),
+        *("--out", str(out)),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())
+    measured = {(row["server"], row["rows"], row["clients"]) for row in results["table"]}
+    for server in ("ratchet", "mlserver"):
+        assert {(server, 1, 1), (server, 1, 2), (server, 5, 1), (server, 5, 2)} <= measured
+    assert ("predict_proba (1 thread)", 1, 1) in measured
+    assert set(results["peak_rss_mb"]) == {"ratchet", "mlserver"}
+    assert "| 1 | ratchet | 1 |" in done.stdout
+
+
+def test_batch_benchmark_scores_a_file_and_measures_the_floor(tmp_path):
+    out = tmp_path / "batch.json"
+    done = run_benchmark(
+        "batch_benchmark.py", "--rows", "3000", "--data-dir", str(tmp_path / "data"), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [size] = json.loads(out.read_text())["sizes"]
+    assert size["rows"] == 3000
+    assert size["predict_peak_rss_mb"] > 0
+    assert size["bare_peak_rss_mb"] > 0
+    assert (tmp_path / "data" / "batch-3000.parquet").is_file()
+    assert "| 3,000 |" in done.stdout
