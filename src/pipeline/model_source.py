@@ -56,20 +56,36 @@ def from_file(path: str | Path, version: str | None = None, registry: bool = Tru
 
 
 def from_stage(stage: str, artifact: str = ARTIFACT) -> LoadedModel:
-    """The model version a registry stage holds, read from the DVC cache or remote."""
+    """The model version a registry stage holds, read from the DVC cache or remote.
+
+    Who holds the stage is GTO's reading of the tags (`gto show`): an
+    unassignment or a deprecation (`monitor --canary --apply`) ends a hold,
+    which DVC's own `artifacts show --stage` does not know.
+    """
     import dvc.api
     from dvc.exceptions import DvcException
+    from gto.api import find_versions_in_stage
+    from gto.exceptions import GTOException
+    from scmrepo.exceptions import SCMError
 
     from pipeline.model_store import load_model
-    from pipeline.registry import read_tags, registered_versions
 
     try:
-        found = dvc.api.artifacts_show(artifact, stage=stage)
+        held = find_versions_in_stage(".", artifact, stage)
+    except (GTOException, SCMError, ValueError) as error:
+        raise PipelineError(f"cannot read the registry for stage {stage!r}: {error}") from None
+    if isinstance(held, list):
+        held = held[0] if held else None
+    if held is None:
+        raise PipelineError(
+            f"no {artifact!r} in stage {stage!r} of the registry (`gto show` lists who holds each stage): "
+            f"assign one with `make promote VERSION=... STAGE={stage}`"
+        )
+    version = str(held.version)
+    try:
+        found = dvc.api.artifacts_show(artifact, version=version)
     except DvcException as error:
-        raise PipelineError(f"no {artifact!r} in stage {stage!r} of the registry: {error}") from None
-    version = registered_versions(read_tags(), artifact).get(found["rev"])
-    if version is None:
-        raise PipelineError(f"stage {stage!r} points at {found['rev'][:12]}, where no version is registered")
+        raise PipelineError(f"{artifact} {version} (stage {stage!r}) cannot be found: {error}") from None
     with tempfile.TemporaryDirectory() as scratch:
         local = Path(scratch) / Path(found["path"]).name
         try:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from pipeline.features import Features
-    from pipeline.params import CanaryParams, Params, RetrainParams
+    from pipeline.params import CanaryParams, DriftParams, Params, RetrainParams
 
 EXIT_RETRAIN = 3
 EXIT_CANARY_ROLLED_BACK = 4
@@ -113,6 +113,11 @@ def health(records: Sequence[dict]) -> dict:
         **summary(records),
         "by_version": {v: summary([r for r in records if r.get("model_version", "?") == v]) for v in versions},
     }
+
+
+def answered(records: Sequence[dict]) -> list[dict]:
+    """What clients were answered: a shadow canary's records (`shadow`) count only in the canary's verdict."""
+    return [r for r in records if not r.get("shadow")]
 
 
 def contract_failures(records: Sequence[dict]) -> dict:
@@ -191,8 +196,8 @@ def monitor(
     predictions = [r for r in records if r["kind"] == "prediction" and r.get("role", "prod") == "prod"]
     report: dict = {
         "rows": len(predictions),
-        "contract": contract_failures(records),
-        "health": health(records),
+        "contract": contract_failures(answered(records)),
+        "health": health(answered(records)),
         "drift": None,
         "prediction_drift": None,
         "performance": None,
@@ -246,9 +251,18 @@ def decide(report: Mapping, params: RetrainParams, task: str, model_age_days: fl
 
 
 def canary_verdict(
-    records: Sequence[dict], labels: pd.DataFrame | None, features: Features, params: CanaryParams
+    records: Sequence[dict],
+    labels: pd.DataFrame | None,
+    features: Features,
+    params: CanaryParams,
+    drift: DriftParams | None = None,
 ) -> dict:
-    """Canary against prod on the same window: roll back, promotable, or wait for more traffic."""
+    """Canary against prod on the same window: roll back, promotable, or wait for more traffic.
+
+    Besides the verdict's own measures (error rate, p99 latency, the headline
+    metric), each side's contract failures and, with `drift`, the drift of the
+    canary's predictions from prod's on the same window are reported.
+    """
     roles = {role: [r for r in records if r.get("role", "prod") == role] for role in ("prod", "canary")}
     stats = {role: health(chosen) for role, chosen in roles.items()}
     versions = {
@@ -256,7 +270,11 @@ def canary_verdict(
         for role, chosen in roles.items()
     }
     canary, prod = stats["canary"], stats["prod"]
-    result = {"prod": {**prod, "versions": versions["prod"]}, "canary": {**canary, "versions": versions["canary"]}}
+    result = {
+        "prod": {**prod, "versions": versions["prod"], "contract": contract_failures(roles["prod"])},
+        "canary": {**canary, "versions": versions["canary"], "contract": contract_failures(roles["canary"])},
+        "prediction_drift": prediction_shift(roles, features, drift),
+    }
     if canary["requests"] < params.min_requests:
         return {
             **result,
@@ -295,6 +313,21 @@ def canary_verdict(
     return {**result, "action": "wait", "because": [f"as good as prod so far, over {canary['requests']} requests"]}
 
 
+def prediction_shift(roles: Mapping[str, Sequence[dict]], features: Features, drift: DriftParams | None) -> dict | None:
+    """The canary's predictions against prod's on the same window, with the drift stage's test for the target."""
+    import pandas as pd
+
+    from pipeline.drift_columns import as_dict, column_drift, target_kind
+
+    predicted = {
+        role: pd.Series([r["prediction"] for r in chosen if r["kind"] == "prediction"])
+        for role, chosen in roles.items()
+    }
+    if drift is None or predicted["prod"].empty or predicted["canary"].empty:
+        return None
+    return as_dict(column_drift("prediction", predicted["prod"], predicted["canary"], target_kind(features), drift))
+
+
 # Writing it down
 
 
@@ -311,6 +344,17 @@ def markdown(report: Mapping) -> str:
     canary = report.get("canary")
     if canary is not None:
         lines += ["", f"**Canary: {canary['action']}.**", ""] + [f"- {text(reason)}" for reason in canary["because"]]
+        shift = canary.get("prediction_drift")
+        if shift is not None and shift["judged"] and shift["method"]:
+            moved = "drifted" if shift["drifted"] else "did not drift"
+            lines += [f"- its predictions {moved} from prod's on the same window ({text(shift['method'])})"]
+        elif shift is not None:
+            lines += [f"- its predictions against prod's: {text(shift['note'] or 'no verdict')}"]
+        refused = {role: canary[role]["contract"] for role in ("prod", "canary") if "contract" in canary[role]}
+        lines += [
+            f"- contract failures: {side['refused']} of {side['requests']} requests ({role})"
+            for role, side in refused.items()
+        ]
     h = report["health"]
     lines += [
         "",
@@ -494,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["decision"] = decide(report, params.retrain, features.task, model_age_days(end), event)
     exit_code = EXIT_RETRAIN if report["decision"]["retrain"] else 0
     if args.canary:
-        report["canary"] = canary_verdict(records, labels, features, params.canary)
+        report["canary"] = canary_verdict(records, labels, features, params.canary, params.drift)
         if report["canary"]["action"] == "rollback":
             if args.apply:
                 report["canary"]["withdrawn"] = withdraw_canary(

@@ -6,9 +6,14 @@ Each line is an object with `kind`:
   ISO 8601), `source` (`serve` or `batch`), `model_version`, `inputs` (the
   row's columns), `prediction`, `probabilities` (class -> probability, for
   classification) and `latency_ms` (the whole request's, for `serve`);
-- `rejected`: a request that broke the contract (`status` 422) or was
-  malformed (4xx): `request_id`, `time`, `model_version`, `status`, `rows`,
-  `failures` (column, check, count) and `latency_ms`.
+- `rejected`: a request that broke the contract (`status` 422), was
+  malformed (4xx) or that the model failed on (500): `request_id`, `time`,
+  `model_version`, `status`, `rows`, `failures` (column, check, count) and
+  `latency_ms`.
+
+The server adds `role` (`prod` or `canary`) to both kinds, and `shadow: true`
+to the canary's records in shadow mode (prod answered; the canary was only
+logged), so the monitor can compare the two on the same window.
 
 The server hands lines to `PredictionLog`, which writes them from a thread of
 its own through a bounded queue, so a request never waits for the disk; when
@@ -66,8 +71,10 @@ def prediction_records(
     time: str,
     latency_ms: float | None = None,
     first_row: int = 0,
+    role: str | None = None,
+    shadow: bool = False,
 ) -> list[dict]:
-    """One `prediction` record per row of a scored request or batch."""
+    """One `prediction` record per row of a scored request or batch (`role`, `shadow`: the server's canary)."""
     from pipeline.predictions import PREDICTION, proba_column
 
     columns = list(inputs.columns)
@@ -90,6 +97,10 @@ def prediction_records(
             record["probabilities"] = {str(cls): float(proba[cls][i]) for cls in classes}  # exact: log loss needs them
         if latency_ms is not None:
             record["latency_ms"] = round(latency_ms, 3)
+        if role is not None:
+            record["role"] = role
+        if shadow:
+            record["shadow"] = True
         records.append(record)
     return records
 

@@ -22,11 +22,20 @@ columns) complete it. With a prediction log, each prediction is one JSON line
 Each request is checked by one `FrameChecker` built at start (checks.py) and
 scored on one native thread (OMP_NUM_THREADS=1 unless set): a request's cost
 is the model's own plus about a millisecond (docs/benchmarks.md).
+
+A canary (`--canary-model PATH` or `--canary-stage canary`) serves beside
+prod. In `split` mode it answers the requests whose id hashes into its share
+(`routed_to_canary`: the same requests on every run, and raising the share
+only adds requests); in `shadow` mode prod answers every request and the
+canary's predictions on the same rows are only logged, after the answer.
+Answers carry `x-model-role`, log records `role`, and the metrics the model
+version and role; `python -m pipeline.monitor --canary` compares the two.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
 # types (`request: Request`) at runtime, and Request is imported inside create_app.
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -52,6 +61,28 @@ if TYPE_CHECKING:
 FORMATS = ("dataframe_records", "dataframe_split")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+ROLES = ("prod", "canary")
+MODES = ("split", "shadow")
+
+
+def routed_to_canary(request_id: str, share: float) -> bool:
+    """Whether a request goes to the canary: the first 8 bytes of its id's SHA-256, as a fraction, below the share."""
+    digest = hashlib.sha256(request_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The second model, the share of requests it answers (split) and the mode."""
+
+    loaded: "LoadedModel"
+    share: float
+    mode: str
+
+    def describe(self) -> dict:
+        return {"model_version": self.loaded.version, "share": self.share, "mode": self.mode}
 
 
 class RequestError(Exception):
@@ -202,7 +233,7 @@ class Measure:
 class Metrics:
     """The app's Prometheus metrics, in a registry of its own (with the process's CPU and memory)."""
 
-    def __init__(self, loaded: "LoadedModel", classes: Sequence):
+    def __init__(self, loaded: "LoadedModel", classes: Sequence, canary: "Canary | None" = None):
         from prometheus_client import CollectorRegistry, Counter, Histogram, Info, PlatformCollector, ProcessCollector
 
         self.registry = CollectorRegistry()
@@ -225,6 +256,12 @@ class Metrics:
             registry=self.registry,
         )
         self.rows = Counter("ratchet_predicted_rows", "Rows scored", registry=self.registry)
+        self.model_rows = Counter(
+            "ratchet_model_rows",
+            "Rows scored by each model: its role (prod or canary) and version; shadow rows count for the canary",
+            ["role", "version"],
+            registry=self.registry,
+        )
         self.failures = Counter(
             "ratchet_validation_failures",
             "Contract failures in requests, by column and check",
@@ -239,16 +276,31 @@ class Metrics:
         Info("ratchet_model", "The model being served", registry=self.registry).info(
             {"version": loaded.version, "source": loaded.source}
         )
+        if canary is not None:
+            Info(
+                "ratchet_canary", "The canary beside it: version, share of requests and mode", registry=self.registry
+            ).info(
+                {
+                    "version": canary.loaded.version,
+                    "source": canary.loaded.source,
+                    **{k: str(v) for k, v in canary.describe().items() if k != "model_version"},
+                }
+            )
         self.classes = [str(c) for c in classes]
 
 
 def create_app(
-    loaded: "LoadedModel", contract: "pa.DataFrameSchema", limits: Limits, log: "PredictionLog | None" = None
+    loaded: "LoadedModel",
+    contract: "pa.DataFrameSchema",
+    limits: Limits,
+    log: "PredictionLog | None" = None,
+    canary: "Canary | None" = None,
 ) -> "FastAPI":
-    """The FastAPI app around one loaded model."""
+    """The FastAPI app around the prod model, and a canary beside it when given (same classes: `same_classes`)."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.background import BackgroundTask
 
     from pipeline.checks import FrameChecker
     from pipeline.features import features_of
@@ -259,8 +311,11 @@ def create_app(
     checker = FrameChecker(contract, labels_optional=True)
     booleans = boolean_columns(contract)
     classes = classes_of(loaded.model)
+    if canary is not None:
+        same_classes(classes, classes_of(canary.loaded.model), canary.loaded.source)
     classes_json = [_json(c) for c in classes]
-    metrics = Metrics(loaded, classes)
+    models = {"prod": loaded, "canary": canary.loaded if canary is not None else None}
+    metrics = Metrics(loaded, classes, canary)
     if log is not None:
         log._on_drop = metrics.dropped.inc
     app = FastAPI(
@@ -270,38 +325,90 @@ def create_app(
     )
     app.add_middleware(Measure, metrics=metrics)
 
-    def refuse(request: Request, error: RequestError, rows: int = 0) -> JSONResponse:
+    def role_of(request: Request) -> str:
+        """Who answers: the canary for its share of ids in split mode, prod otherwise."""
+        split = canary is not None and canary.mode == "split"
+        return "canary" if split and routed_to_canary(request.state.request_id, canary.share) else "prod"
+
+    def refuse(request: Request, error: RequestError, role: str = "prod", rows: int = 0) -> JSONResponse:
         for failure in error.failures or []:
             metrics.failures.labels(failure["column"] or "(request)", str(failure["check"])).inc()
         if log is not None:
-            log.submit([_rejected(request, error, rows, loaded.version)])
-        return JSONResponse(error.body(), status_code=error.status)
+            log.submit([_rejected(request, error, rows, models[role].version, role)])
+        return JSONResponse(error.body(), status_code=error.status, headers={"x-model-role": role})
+
+    def score(role: str, validated: "pd.DataFrame", request: Request, latency_ms, shadow: bool = False):
+        """The model's predictions, counted, and its log records (`latency_ms()`: the request's so far)."""
+        model = models[role]
+        predicted, proba = predict_arrays(model.model, validated, features)
+        metrics.model_rows.labels(role, model.version).inc(len(predicted))
+        if log is not None:
+            scored = scored_frame(validated, features, model.version, predicted, proba, classes)
+            log.submit(
+                prediction_records(
+                    validated,
+                    scored,
+                    classes,
+                    request_id=request.state.request_id,
+                    source="serve",
+                    version=model.version,
+                    time=now(),
+                    latency_ms=latency_ms(),
+                    role=role,
+                    shadow=shadow,
+                )
+            )
+        return predicted, proba
+
+    def shadow(validated: "pd.DataFrame", request: Request, checked_ms: float) -> None:
+        """The canary on the rows prod answered, after the answer: its latency is the check's plus its own."""
+        started = time.perf_counter()
+        try:
+            score("canary", validated, request, lambda: checked_ms + (time.perf_counter() - started) * 1000, True)
+        except Exception as error:  # the canary failing must not touch prod's answer: it is logged as its error
+            _print_failure(error)
+            if log is not None:
+                failed = RequestError(500, f"the canary failed: {type(error).__name__}")
+                log.submit([_rejected(request, failed, len(validated), models["canary"].version, "canary", True)])
 
     async def predict(request: Request) -> JSONResponse:
+        role = role_of(request)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_request_bytes:
             return refuse(
                 request,
                 RequestError(413, f"the request body is {declared} bytes; the limit is {limits.max_request_bytes}"),
+                role,
             )
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limits.max_request_bytes:
-                return refuse(request, RequestError(413, f"the request body is over {limits.max_request_bytes} bytes"))
+                error = RequestError(413, f"the request body is over {limits.max_request_bytes} bytes")
+                return refuse(request, error, role)
         try:
             frame = parse_request(bytes(body), limits)
             failures, validated = contract_failures(frame, checker, booleans)
             if validated is None:
                 raise RequestError(422, "the request breaks the data contract", failures)
         except RequestError as error:
-            return refuse(request, error)
+            return refuse(request, error, role)
+        checked_ms = (time.perf_counter() - request.state.started) * 1000
+
+        def elapsed_ms() -> float:
+            return (time.perf_counter() - request.state.started) * 1000
+
         # On the event loop, not in a thread pool: a one-row predict_proba is mostly Python holding the GIL,
         # and handing it to a thread cost half as much CPU again per request under concurrency (measured by
         # benchmarks/serving_benchmark.py). The process's parallelism is more processes, not threads.
-        predicted, proba = predict_arrays(loaded.model, validated, features)
+        try:
+            predicted, proba = score(role, validated, request, elapsed_ms)
+        except Exception as error:  # the model failed: a 500, logged against the model that failed
+            _print_failure(error)
+            failed = RequestError(500, f"the model failed to predict: {type(error).__name__}")
+            return refuse(request, failed, role, len(validated))
         predictions = predicted.tolist()
-        answer = {"predictions": predictions, "model_version": loaded.version}
+        answer = {"predictions": predictions, "model_version": models[role].version}
         if proba is not None:
             answer["probabilities"] = proba.tolist()
             answer["classes"] = classes_json
@@ -310,22 +417,12 @@ def create_app(
         else:
             metrics.predictions.labels("value").inc(len(predictions))
         metrics.rows.inc(len(predictions))
-        if log is not None:
-            latency_ms = (time.perf_counter() - request.state.started) * 1000
-            scored = scored_frame(validated, features, loaded.version, predicted, proba, classes)
-            log.submit(
-                prediction_records(
-                    validated,
-                    scored,
-                    classes,
-                    request_id=request.state.request_id,
-                    source="serve",
-                    version=loaded.version,
-                    time=now(),
-                    latency_ms=latency_ms,
-                )
-            )
-        return JSONResponse(answer)
+        background = (
+            BackgroundTask(shadow, validated, request, checked_ms)
+            if canary is not None and canary.mode == "shadow"
+            else None
+        )
+        return JSONResponse(answer, headers={"x-model-role": role}, background=background)
 
     schema = request_schema(contract, features)
     for path in ("/predict", "/invocations"):
@@ -347,9 +444,10 @@ def create_app(
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The model is loaded and can answer")
+    @app.get("/readyz", summary="The model (and the canary, if any) is loaded and can answer")
     async def readyz() -> dict:
-        return {"ready": True, "model_version": loaded.version, "task": features.task}
+        ready = {"ready": True, "model_version": loaded.version, "task": features.task}
+        return {**ready, "canary": canary.describe()} if canary is not None else ready
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     async def prometheus() -> Response:
@@ -357,9 +455,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        import traceback
-
-        traceback.print_exception(error, file=sys.stderr)
+        _print_failure(error)
         return JSONResponse({"detail": "internal error", "request_id": request.state.request_id}, status_code=500)
 
     return app
@@ -423,11 +519,31 @@ def _json(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def _rejected(request, error: RequestError, rows: int, version: str) -> dict:
+def same_classes(prod: Sequence, canary: Sequence, source: str) -> None:
+    """A canary must know the classes prod knows, in the same order: answers and logs share one `classes`."""
+    from pipeline.errors import PipelineError
+
+    if list(prod) != list(canary):
+        raise PipelineError(
+            f"{source}: the canary's classes {list(canary)} are not prod's {list(prod)}; "
+            "a canary must be a model of the same task and classes"
+        )
+
+
+def _print_failure(error: BaseException) -> None:
+    """An unexpected error, for the server's operator: the traceback goes to stderr, never to the client."""
+    import traceback
+
+    traceback.print_exception(error, file=sys.stderr)
+
+
+def _rejected(request, error: RequestError, rows: int, version: str, role: str = "prod", shadow: bool = False) -> dict:
     from pipeline.prediction_log import now
 
     failures = [{"column": f["column"], "check": f["check"], "count": f["count"]} for f in (error.failures or [])]
     return {
+        "role": role,
+        **({"shadow": True} if shadow else {}),
         "kind": "rejected",
         "request_id": request.state.request_id,
         "time": now(),
@@ -453,6 +569,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prediction-log", help="append one JSON line per prediction here (serve.prediction_log)")
     parser.add_argument("--max-request-bytes", type=int, help="default: serve.max_request_bytes in params.yaml")
     parser.add_argument("--max-rows", type=int, help="default: serve.max_rows in params.yaml")
+    canary = parser.add_mutually_exclusive_group()
+    canary.add_argument("--canary-model", help="a second model file, served beside prod as its canary")
+    canary.add_argument("--canary-stage", help="the version a registry stage holds as the canary, e.g. canary")
+    parser.add_argument("--canary-share", type=float, help="of requests the canary answers (default: canary.share)")
+    parser.add_argument("--canary-mode", choices=MODES, help="split or shadow (default: canary.mode in params.yaml)")
     args = parser.parse_args(argv)
     # One native thread per prediction, before numpy and scikit-learn load their thread pools: the app's
     # parallelism is across requests, and on a busy machine OpenMP's spinning threads turn a one-row
@@ -460,8 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
+    from pipeline.errors import ConfigError
     from pipeline.features import contract_schema
-    from pipeline.model_source import from_file, resolve
+    from pipeline.model_source import from_file, from_stage, resolve
     from pipeline.params import load_params
     from pipeline.prediction_log import PredictionLog
 
@@ -471,12 +593,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded = from_file(args.model or params.paths.model, args.model_version)
     else:
         loaded = resolve(args.model, args.stage, params.paths.model)
+    share = params.canary.share if args.canary_share is None else args.canary_share
+    if not 0 <= share <= 1:
+        raise ConfigError(f"--canary-share must be between 0 and 1 (got {share})")
+    if args.canary_stage:
+        canary = Canary(from_stage(args.canary_stage), share, args.canary_mode or params.canary.mode)
+    elif args.canary_model:
+        canary = Canary(from_file(args.canary_model), share, args.canary_mode or params.canary.mode)
+    elif args.canary_share is not None or args.canary_mode:
+        raise ConfigError("--canary-share and --canary-mode need a canary: --canary-model or --canary-stage")
+    else:
+        canary = None
     limits = Limits(args.max_request_bytes or params.serve.max_request_bytes, args.max_rows or params.serve.max_rows)
     log_path = args.prediction_log or params.serve.prediction_log
     log = PredictionLog(log_path) if log_path else None
-    app = create_app(loaded, contract, limits, log)
+    app = create_app(loaded, contract, limits, log, canary)
     host, port = args.host or params.serve.host, args.port or params.serve.port
     print(f"serving {loaded.version} ({loaded.source}) on http://{host}:{port}", file=sys.stderr)
+    if canary is not None:
+        print(
+            f"canary {canary.loaded.version} ({canary.loaded.source}): {canary.mode}, share {canary.share:g}",
+            file=sys.stderr,
+        )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

@@ -121,3 +121,28 @@ def served(fitted, tmp_path_factory):
     yield server
     output = stop_server(server)
     assert "Traceback" not in output, output
+
+
+class Servers:
+    """Servers a test starts (`start(model, log, *flags)`) and stops (`stop(server)`: its output)."""
+
+    def __init__(self):
+        self.running: list[Server] = []
+
+    def start(self, model: Path, log: Path, *extra: str) -> Server:
+        server = start_server(model, log, *extra)
+        self.running.append(server)
+        return server
+
+    def stop(self, server: Server) -> str:
+        self.running.remove(server)
+        return stop_server(server)
+
+
+@pytest.fixture
+def servers():
+    """A test's own servers, each stopped by its PID at the end if the test did not stop it."""
+    started = Servers()
+    yield started
+    for server in list(started.running):
+        started.stop(server)

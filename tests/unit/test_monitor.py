@@ -14,7 +14,15 @@ import pytest
 
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features import features_of
-from pipeline.monitor import EXIT_RETRAIN, canary_verdict, contract_failures, decide, health, in_window
+from pipeline.monitor import (
+    EXIT_RETRAIN,
+    answered,
+    canary_verdict,
+    contract_failures,
+    decide,
+    health,
+    in_window,
+)
 from pipeline.params import CanaryParams, RetrainData
 from pipeline.prediction_log import read_logs
 from pipeline.refresh import combine
@@ -211,3 +219,34 @@ def test_rolling_days_needs_a_time_column(frames):
     features, reference, fresh = frames
     with pytest.raises(ConfigError, match='rolling_days needs a column with metadata=\\{"role": "time"\\}'):
         combine(reference, pd.DataFrame(), fresh, features, RetrainData(policy="rolling_days", rows=1, days=30))
+
+
+def test_a_shadow_canarys_records_count_only_for_the_canary(features):
+    prod = [record(i) for i in range(30)]
+    shadow = [record(i, role="canary", version="v2", shadow=True) for i in range(30)]
+    records = prod + shadow
+    assert answered(records) == prod
+    assert health(answered(records))["rows"] == 30
+    assert contract_failures(answered(records))["requests"] == 30
+    params = CanaryParams(
+        share=1.0, mode="shadow", min_requests=10, max_error_rate_increase=0.02, max_latency_p99_ratio=1.5,
+        max_metric_drop=0.02, promote_after_requests=20, auto_promote=False,
+    )  # fmt: skip
+    verdict = canary_verdict(records, None, features, params)
+    assert verdict["canary"]["requests"] == 30
+    assert verdict["action"] == "promote"
+
+
+def test_the_canary_verdict_reports_each_sides_contract_failures_and_prediction_shift(features, params):
+    prod = [record(i, prediction=0) for i in range(60)]
+    canary = [record(100 + i, role="canary", version="v2", prediction=i % 2) for i in range(60)]
+    refused = [record(200, kind="rejected", role="canary", version="v2", status=422)]
+    verdict = canary_verdict(prod + canary + refused, None, features, params.canary, params.drift)
+    assert verdict["canary"]["contract"]["refused"] == 1
+    assert verdict["prod"]["contract"]["refused"] == 0
+    shift = verdict["prediction_drift"]
+    assert shift["column"] == "prediction"
+    assert shift["reference_rows"] == shift["current_rows"] == 60
+    assert shift["drifted"]  # all zeros against half ones
+    same = canary_verdict(prod + [dict(r, prediction=0) for r in canary], None, features, params.canary, params.drift)
+    assert not same["prediction_drift"]["drifted"]
