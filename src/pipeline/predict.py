@@ -54,7 +54,9 @@ def read_batches(path: Path, text_columns: Sequence[str], batch_rows: int) -> It
         raise PipelineError(f"{path}: file is empty (0 bytes); expected a header row and data rows")
     if path.suffix == ".parquet":
         try:
-            source = pq.ParquetFile(path)
+            # pre_buffer=False: pyarrow's default (True) keeps every row group it has pre-read until the file is
+            # closed, so memory grew with the file, about 60 bytes a row (benchmarks/batch_benchmark.py).
+            source = pq.ParquetFile(path, pre_buffer=False)
             for batch in source.iter_batches(batch_size=batch_rows):
                 yield batch.to_pandas()
         except (pa.ArrowException, OSError) as error:
