@@ -54,7 +54,9 @@ def read_batches(path: Path, text_columns: Sequence[str], batch_rows: int) -> It
         raise PipelineError(f"{path}: file is empty (0 bytes); expected a header row and data rows")
     if path.suffix == ".parquet":
         try:
-            source = pq.ParquetFile(path)
+            # pre_buffer=False: pyarrow's default (True) keeps every row group it has pre-read until the file is
+            # closed, so memory grew with the file, about 60 bytes a row (benchmarks/batch_benchmark.py).
+            source = pq.ParquetFile(path, pre_buffer=False)
             for batch in source.iter_batches(batch_size=batch_rows):
                 yield batch.to_pandas()
         except (pa.ArrowException, OSError) as error:
@@ -198,7 +200,7 @@ def predict_file(
     output_dir(output.parent)
     writer = Writer(output, classes_of(loaded.model))
     unique = [name for name, column in contract.columns.items() if column.unique]
-    seen: list[dict] = []  # per batch: unique column -> (hashes, rows)
+    seen: list[tuple[int, dict]] = []  # per batch: its first row, and unique column -> hashes (8 bytes a row)
     failures: list[Failure] = []
     rows = batches = 0
     log = BatchLog(log_path, source) if log_path else None
@@ -210,7 +212,7 @@ def predict_file(
             if any(f.count == 0 and f.column for f in report.failures):
                 rows += len(frame)
                 break  # a missing or unexpected column: every batch would say the same
-            seen.append({name: (_hashes(frame[name]), frame.index.to_numpy()) for name in unique if name in frame})
+            seen.append((rows, {name: _hashes(frame[name]) for name in unique if name in frame}))
             if validated is not None and not failures:
                 scored = score(loaded.model, validated, features, loaded.version)
                 writer.write(scored)
@@ -218,7 +220,7 @@ def predict_file(
                     log.write(validated, scored, loaded.version, first_row=rows)
             rows += len(frame)
             batches += 1
-        failures = merge_failures(failures) + duplicates_across(seen)
+        failures = merge_failures(failures) + duplicates_across(_repeated(seen))
         if rows == 0 and not failures:
             failures.append(_no_rows())
         if failures:
@@ -238,6 +240,32 @@ def _hashes(values: pd.Series):
     import pandas as pd
 
     return pd.util.hash_pandas_object(values.astype("str"), index=False).to_numpy()
+
+
+def _repeated(seen: Sequence[tuple[int, dict]]) -> list[dict]:
+    """`duplicates_across`' parts (hashes, rows) for the values whose hash occurs more than once in the file.
+
+    The batches keep only their hashes, and the rows of a value seen once are
+    dropped before the parts are joined, so the check across batches costs 8
+    bytes a row of the file, not the 40 or so of sorting every row with its
+    row number and batch (docs/benchmarks.md). The parts it returns give the
+    same failures as all the rows would: a value seen once is in no pair.
+    """
+    import numpy as np
+
+    out: list[dict] = [{} for _ in seen]
+    for name in {name for _, part in seen for name in part}:
+        everything = np.concatenate([part[name] for _, part in seen if name in part])
+        everything.sort()
+        repeated = everything[1:][everything[1:] == everything[:-1]]
+        del everything
+        if not len(repeated):
+            continue
+        for kept, (first, part) in zip(out, seen, strict=True):
+            if name in part:
+                rows = np.flatnonzero(np.isin(part[name], repeated))
+                kept[name] = (part[name][rows], rows + first)
+    return out
 
 
 def _no_rows() -> Failure:

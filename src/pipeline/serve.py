@@ -20,8 +20,8 @@ columns) complete it. With a prediction log, each prediction is one JSON line
 (prediction_log.py), written off the request path.
 
 Each request is checked by one `FrameChecker` built at start (checks.py) and
-scored on one native thread (OMP_NUM_THREADS=1 unless set): a request's cost
-is the model's own plus about a millisecond (docs/benchmarks.md).
+scored on one native thread (OMP_NUM_THREADS=1 unless set); what a request
+costs beyond the model's own is measured in docs/benchmarks.md.
 
 A canary (`--canary-model PATH` or `--canary-stage canary`) serves beside
 prod. In `split` mode it answers the requests whose id hashes into its share
@@ -35,6 +35,7 @@ version and role; `python -m pipeline.monitor --canary` compares the two.
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
 # types (`request: Request`) at runtime, and Request is imported inside create_app.
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -608,6 +609,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = args.prediction_log or params.serve.prediction_log
     log = PredictionLog(log_path) if log_path else None
     app = create_app(loaded, contract, limits, log, canary)
+    # What is built by now (modules, the model, the app) lives as long as the process: frozen, it is out of
+    # the collector's sight, so a full collection no longer walks its 240,000 objects (over 100 ms on the
+    # benchmark's machine, stalling every request in flight) every few thousand requests (docs/benchmarks.md).
+    gc.collect()
+    gc.freeze()
     host, port = args.host or params.serve.host, args.port or params.serve.port
     print(f"serving {loaded.version} ({loaded.source}) on http://{host}:{port}", file=sys.stderr)
     if canary is not None:

@@ -125,6 +125,24 @@ def test_a_duplicate_id_in_another_batch_is_found(fitted, loaded, contract, feat
     assert list(tmp_path.glob("scored*")) == []
 
 
+def test_the_check_across_batches_keeps_only_repeated_values_and_finds_the_same_rows():
+    """Seeded batches of hashes, many values repeated within and across batches: the same failures either way."""
+    import numpy as np
+
+    from pipeline.checks import duplicates_across
+    from pipeline.predict import _repeated
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        seen, whole, first = [], [], 0
+        for _ in range(int(rng.integers(1, 6))):
+            hashes = rng.integers(0, 40, int(rng.integers(0, 30))).astype("uint64")
+            seen.append((first, {"id": hashes}))
+            whole.append({"id": (hashes, np.arange(first, first + len(hashes)))})
+            first += len(hashes)
+        assert duplicates_across(_repeated(seen)) == duplicates_across(whole)
+
+
 def test_the_prediction_log_gets_a_line_per_row(fitted, loaded, contract, batch, tmp_path):
     _, rows = fitted
     log = tmp_path / "logs" / "predictions.jsonl"
