@@ -53,7 +53,8 @@ _, status, usage = os.wait4(pid, 0)
 code = os.waitstatus_to_exitcode(status)
 with open(os.environ["SCALE_STAGE_LOG"], "a") as log:
     log.write(json.dumps({{"argv": sys.argv[1:], "seconds": time.perf_counter() - start,
-                          "peak_rss_kb": usage.ru_maxrss, "exit": code}}) + "\\n")
+                          "peak_rss_kb": usage.ru_maxrss, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                          "exit": code}}) + "\\n")
 sys.exit(code)
 """
 
@@ -122,16 +123,21 @@ class Project:
         return yaml.safe_load((self.path / "params.yaml").read_text(encoding="utf-8"))
 
     def measured(self, command: list[str], shim: bool = False) -> dict:
-        """Run to the end: wall seconds and stdout (the shim records peak memory)."""
+        """Run to the end: wall seconds, CPU seconds of it and its children, stdout (the shim records peak memory)."""
+        import resource
+
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen(
             command, cwd=self.path, env=self.env(shim), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         out, err = process.communicate()  # reaps it too; rusage comes from the wait below
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if process.returncode != 0:
             sys.exit(f"`{' '.join(command)}` failed ({process.returncode}):\n{out}{err}")
-        return {"seconds": seconds, "stdout": out}
+        used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+        return {"seconds": seconds, "cpu_seconds": used, "stdout": out}
 
     def repro(self, force: bool = False) -> dict:
         self.stage_log.unlink(missing_ok=True)
@@ -145,9 +151,10 @@ class Project:
                     "stage": module.removeprefix("pipeline."),
                     "seconds": record["seconds"],
                     "peak_rss_mb": record["peak_rss_kb"] / 1024,
+                    "cpu_seconds": record["cpu_seconds"],
                 }
             )
-        return {"seconds": result["seconds"], "stages": stages}
+        return {"seconds": result["seconds"], "cpu_seconds": result["cpu_seconds"], "stages": stages}
 
     def floor(self, reference: Path, current: Path) -> dict:
         script = ROOT / "benchmarks" / "scale_floor.py"
@@ -156,7 +163,12 @@ class Project:
         result = self.measured(command)
         [record] = [json.loads(line) for line in self.stage_log.read_text().splitlines()]
         peak = record["peak_rss_kb"] / 1024
-        return {**json.loads(result["stdout"]), "wall_seconds": result["seconds"], "peak_rss_mb": peak}
+        return {
+            **json.loads(result["stdout"]),
+            "wall_seconds": result["seconds"],
+            "cpu_seconds": result["cpu_seconds"],
+            "peak_rss_mb": peak,
+        }
 
     def tracked_reports(self) -> dict:
         """Files under reports/ that git would commit after the run, and their total size."""
@@ -188,8 +200,10 @@ def measure(rows: int, data_dir: Path, work: Path, threads: str, repeats: int = 
         "repro": repro,
         "floor": floor,
         "ratio": repro["seconds"] / floor["wall_seconds"],
+        "cpu_ratio": repro["cpu_seconds"] / floor["cpu_seconds"],
         "all_repro_seconds": [r["seconds"] for r in repros],
         "all_floor_seconds": [f["wall_seconds"] for f in floors],
+        "all_cpu_ratios": [r["cpu_seconds"] / f["cpu_seconds"] for r, f in zip(repros, floors, strict=True)],
         "stage_seconds_total": sum(s["seconds"] for s in repro["stages"]),
         "max_stage_peak_rss_mb": max(s["peak_rss_mb"] for s in repro["stages"]),
         "agree": {
@@ -201,23 +215,21 @@ def measure(rows: int, data_dir: Path, work: Path, threads: str, repeats: int = 
 
 
 def print_tables(results: dict) -> None:
-    print(
-        "| rows | dvc repro s | floor s | ratio | sum of stages s | max stage peak RSS MB | floor peak RSS MB "
-        "| git-tracked reports KB |"
-    )
+    print("| rows | dvc repro s | floor s | ratio | CPU s repro / floor | CPU ratio | stage RSS MB | floor RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results["sizes"]:
+        repro, floor = r["repro"], r["floor"]
         print(
-            f"| {r['rows']:,} | {r['repro']['seconds']:.1f} | {r['floor']['wall_seconds']:.1f} | {r['ratio']:.2f}x | "
-            f"{r['stage_seconds_total']:.1f} | {r['max_stage_peak_rss_mb']:.0f} | {r['floor']['peak_rss_mb']:.0f} | "
-            f"{r['reports']['total_bytes'] / 1024:.1f} |"
+            f"| {r['rows']:,} | {repro['seconds']:.1f} | {floor['wall_seconds']:.1f} | {r['ratio']:.2f}x | "
+            f"{repro['cpu_seconds']:.1f} / {floor['cpu_seconds']:.1f} | {r['cpu_ratio']:.2f}x | "
+            f"{r['max_stage_peak_rss_mb']:.0f} | {floor['peak_rss_mb']:.0f} |"
         )
     for r in results["sizes"]:
         print(f"\n{r['rows']:,} rows, per stage:\n")
-        print("| stage | s | peak RSS MB |")
-        print("|---|---|---|")
+        print("| stage | s | CPU s | peak RSS MB |")
+        print("|---|---|---|---|")
         for s in r["repro"]["stages"]:
-            print(f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} |")
+            print(f"| {s['stage']} | {s['seconds']:.1f} | {s['cpu_seconds']:.1f} | {s['peak_rss_mb']:.0f} |")
         phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in r["floor"]["phases"].items())
         print(f"\nfloor phases (s): {phases}")
         print(f"same answers (pipeline, floor): {r['agree']}")
@@ -225,8 +237,9 @@ def print_tables(results: dict) -> None:
             pairs = zip(r["all_repro_seconds"], r["all_floor_seconds"], strict=True)
             runs = ", ".join(f"{a:.1f} / {b:.1f}" for a, b in pairs)
             print(f"every run, repro / floor (s): {runs}")
+            print(f"every run, CPU ratio: {', '.join(f'{x:.2f}x' for x in r['all_cpu_ratios'])}")
         largest = ", ".join(f"{name} {size / 1024:.1f} KB" for name, size in list(r["reports"]["files"].items())[:3])
-        print(f"largest git-tracked reports: {largest}")
+        print(f"git-tracked reports/: {r['reports']['total_bytes'] / 1024:.1f} KB; largest: {largest}")
     print(f"\nOMP_NUM_THREADS={results['threads']} for both")
     print(f"load average before {results['load_before']}, after {results['load_after']}")
 
