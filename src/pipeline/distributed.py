@@ -13,8 +13,9 @@ directory, unique columns checked across partitions), identical drift verdicts
 What moves over the network: partition paths, the model file's bytes (skops,
 loaded by each worker, never pickled), and small results (failures, row
 counts, per-column verdicts, hashes of unique columns). Workers read the
-partitions themselves, so the directory must be on storage they all see (a
-shared filesystem, or s3://... with the right credentials on the workers).
+partitions themselves, so the directory must be at the same path on every
+worker and here: a shared filesystem, or an object store mounted there (s3://
+URLs are not read directly).
 Training stays on one machine, on at most `train.max_rows` rows.
 """
 

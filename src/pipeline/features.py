@@ -19,7 +19,8 @@ report or the server needs to know about the columns comes from `features_of`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -74,12 +75,41 @@ class Features:
 def contract_schema() -> pa.DataFrameSchema:
     """The project's `Contract` as a pandera schema; a contract that does not load is a config error."""
     try:
-        from pipeline.contract import Contract
+        with _pandas_annotations_only():
+            from pipeline.contract import Contract
 
-        return Contract.to_schema()
+            return Contract.to_schema()
     except Exception as error:  # the user's own code: any failure is theirs to fix, said in one line
         reason = f"{type(error).__name__}: {error}"
         raise ConfigError(f"{CONTRACT_FILE}: the Contract class does not load: {reason}") from None
+
+
+@contextmanager
+def _pandas_annotations_only() -> Iterator[None]:
+    """While the contract's schema is built, pandera does not look for Dask's annotation types.
+
+    To recognise `Series[...]` annotations, pandera imports `pandera.typing.dask`,
+    which imports dask.dataframe (about a second) whenever dask is installed (the
+    `scale` extra), in every stage. The contract is a pandas model, so for that one
+    call pandera sees a stand-in saying Dask is absent; its annotation lookups are
+    cached, so a pandera model with Dask types cannot be built later in the same
+    process. Nothing here builds one: the Dask path checks pandas partitions.
+    """
+    import sys
+    import types
+
+    name = "pandera.typing.dask"
+    if name in sys.modules or "dask.dataframe" in sys.modules:  # already paid for: nothing to save
+        yield
+        return
+    stand_in = types.ModuleType(name)
+    stand_in.DASK_INSTALLED = False
+    sys.modules[name] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
 
 
 def features_of(contract: pa.DataFrameSchema) -> Features:

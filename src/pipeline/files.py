@@ -43,14 +43,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
     import pandas as pd
 
-    raw = path.read_bytes()
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PipelineError(
-            f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}); "
-            "re-save the file with UTF-8 encoding"
-        ) from None
+    _check_utf8(path)
     try:
         frame = pd.read_csv(path, encoding="utf-8", dtype=dict.fromkeys(string_columns, "str"))
     except pd.errors.EmptyDataError:
@@ -59,6 +52,26 @@ def _read_csv(path: Path, string_columns: tuple[str, ...]) -> pd.DataFrame:
         raise PipelineError(f"{path}: cannot be parsed as CSV: {str(error).strip()}") from None
     reject_wrong_delimiter(path, frame)
     return frame
+
+
+def _check_utf8(path: Path, block: int = 1 << 24) -> None:
+    """Stop at the first byte that is not UTF-8, naming it and its offset; reads the file a block at a time."""
+    import codecs
+    from itertools import chain
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # of the block being read
+    with path.open("rb") as handle:
+        for chunk in chain(iter(lambda: handle.read(block), b""), [b""]):  # b"": the end, to flush
+            pending = len(decoder.getstate()[0])  # the previous block's unfinished character, decoded with this one
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                raise PipelineError(
+                    f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                    f"{offset - pending + error.start}); re-save the file with UTF-8 encoding"
+                ) from None
+            offset += len(chunk)
 
 
 def reject_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:

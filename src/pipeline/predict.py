@@ -176,8 +176,13 @@ def predict_file(
     contract: pa.DataFrameSchema,
     batch_rows: int,
     log_path: Path | None = None,
+    validated: bool = False,
 ) -> Scored:
-    """Check, score and write `source` batch by batch; nothing is left at `output` unless every row passed."""
+    """Check, score and write `source` batch by batch; nothing is left at `output` unless every row passed.
+
+    `validated`: the file is the validate stage's output (or a split of it), so it is
+    read as it is and not checked again.
+    """
     import numpy as np
 
     from pipeline.checks import (
@@ -207,17 +212,20 @@ def predict_file(
     try:
         for frame in read_ahead(read_batches(source, text_columns(contract), batch_rows)):
             frame.index = np.arange(rows, rows + len(frame))  # failures name rows of the whole file
-            report, validated = checker.check(frame, str(source))
-            failures += report.failures
-            if any(f.count == 0 and f.column for f in report.failures):
-                rows += len(frame)
-                break  # a missing or unexpected column: every batch would say the same
-            seen.append((rows, {name: _hashes(frame[name]) for name in unique if name in frame}))
-            if validated is not None and not failures:
-                scored = score(loaded.model, validated, features, loaded.version)
+            if validated:
+                checked = frame
+            else:
+                report, checked = checker.check(frame, str(source))
+                failures += report.failures
+                if any(f.count == 0 and f.column for f in report.failures):
+                    rows += len(frame)
+                    break  # a missing or unexpected column: every batch would say the same
+                seen.append((rows, {name: _hashes(frame[name]) for name in unique if name in frame}))
+            if checked is not None and not failures:
+                scored = score(loaded.model, checked, features, loaded.version)
                 writer.write(scored)
                 if log:
-                    log.write(validated, scored, loaded.version, first_row=rows)
+                    log.write(checked, scored, loaded.version, first_row=rows)
             rows += len(frame)
             batches += 1
         failures = merge_failures(failures) + duplicates_across(_repeated(seen))
@@ -402,11 +410,12 @@ def _partitions(args, loaded: LoadedModel, contract) -> int:
 
 
 def _pipeline_stage(params, contract, batch_rows: int, loaded: LoadedModel) -> int:
+    """The training split and the current batch, both checked by the validate stage: read as they are."""
     for source, output in (
         (params.paths.train, params.paths.predictions_reference),
         (params.paths.validated_current, params.paths.predictions_current),
     ):
-        predict_file(Path(source), Path(output), loaded, contract, batch_rows)
+        predict_file(Path(source), Path(output), loaded, contract, batch_rows, validated=True)
     return 0
 
 

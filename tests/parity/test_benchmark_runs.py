@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,3 +69,24 @@ def test_batch_benchmark_scores_a_file_and_measures_the_floor(tmp_path):
     assert size["bare_peak_rss_mb"] > 0
     assert (tmp_path / "data" / "batch-3000.parquet").is_file()
     assert "| 3,000 |" in done.stdout
+
+
+def test_scale_benchmark_runs_the_pipeline_and_the_floor(tmp_path):
+    """Own data in a copy of the project, `dvc repro` stage by stage and the floor; both reach the same answers."""
+    out = tmp_path / "scale.json"
+    done = run_benchmark(
+        "scale_benchmark.py", "--rows", "1000", "--data-dir", str(tmp_path / "data"), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [size] = json.loads(out.read_text())["sizes"]
+    assert size["rows"] == 1000
+    assert size["floor"]["rows"] == {"reference": 1000, "current": 200, "train": 750, "test": 250}
+    stages = [stage["stage"] for stage in size["repro"]["stages"]]
+    assert {"validate", "split", "train", "evaluate", "predict", "drift"} <= set(stages)
+    assert "ingest" not in stages  # the README's own-data steps removed it
+    assert all(stage["peak_rss_mb"] > 0 for stage in size["repro"]["stages"])
+    for name, (pipeline, floor) in size["agree"].items():  # the same model and statistics: the same answers
+        assert pipeline == pytest.approx(floor), name
+    assert size["reports"]["total_bytes"] > 0
+    assert "| 1,000 |" in done.stdout
+    assert "| validate |" in done.stdout

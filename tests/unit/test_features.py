@@ -174,3 +174,20 @@ def test_a_contract_file_without_the_contract_class_is_a_config_error(monkeypatc
         "src/pipeline/contract.py: the Contract class does not load: "
         "ImportError: cannot import name 'Contract' from 'pipeline.contract' (unknown location)"
     )
+
+
+def test_the_contract_is_built_without_importing_dask_and_is_the_same_schema():
+    """Building the contract skips pandera's Dask annotation types (a second per stage), and changes nothing."""
+    import subprocess
+
+    pytest.importorskip("dask.dataframe", reason="without dask there is nothing to skip")
+    build = "from pipeline.features import contract_schema; schema = repr(contract_schema()); import sys; "
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for code in (
+            build + "print('dask.dataframe' in sys.modules); print(schema)",
+            "import dask.dataframe; " + build + "print(False); print(schema)",
+        )
+    ]
+    assert runs[0].startswith("False\n")
+    assert runs[0] == runs[1]

@@ -445,3 +445,23 @@ def test_report_payload_is_the_json_validate_writes():
         ],
     }
     assert report_payload([passed])["passed"] is True
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 1 << 24])
+@pytest.mark.parametrize(
+    "data",
+    [b"id,x\n1,\xfc\n", "id,x\n1,é\n".encode() * 3 + b"2,\xff\n", "id,x\n1,€".encode() + b"\xe2\x82", b"id,x\n1,2\n"],
+)
+def test_the_utf8_check_reads_blocks_and_names_the_first_bad_byte(tmp_path, block, data):
+    """The file is checked a block at a time (flat memory); a character split across blocks is still one character."""
+    from pipeline.files import _check_utf8
+
+    path = tmp_path / "batch.csv"
+    path.write_bytes(data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        with pytest.raises(PipelineError, match=rf"\(byte 0x{data[error.start]:02x} at offset {error.start}\)"):
+            _check_utf8(path, block)
+    else:
+        _check_utf8(path, block)
