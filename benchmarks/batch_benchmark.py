@@ -32,8 +32,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measured import run_measured, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv/bin/python"
@@ -63,20 +64,6 @@ def batch_file(rows: int, data_dir: Path) -> Path:
     partial.replace(path)
     full.unlink()
     return path
-
-
-def run_measured(command: list[str], threads: str) -> dict:
-    """Run a process to the end with `threads` native threads: its wall seconds, peak RSS in MB and stdout."""
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    out = process.stdout.read()
-    process.stdout.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{command} failed with exit status {os.waitstatus_to_exitcode(status)}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": out}  # ru_maxrss: KiB on Linux
 
 
 def predict(path: Path, out: Path, model: str, batch_rows: int | None, threads: str) -> dict:
@@ -148,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nOMP_NUM_THREADS={args.threads} for both")
     print(f"predict's fixed cost (start, imports, model, {FIXED_ROWS:,} rows): {fixed:.1f} s")
     print(f"load average before {results['machine']['load_before']}, after {results['load_after']}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out)
     return 0
 
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measured import run_measured, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -80,20 +79,6 @@ def model_file(data_dir: Path) -> Path:
     return path
 
 
-def run(command: list[str], threads: str) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    err = process.stderr.read()
-    process.stdout.close()
-    process.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{command} failed:\n{err}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
-
-
 def digests(directory: Path) -> dict[str, str]:
     return {
         str(path.relative_to(directory)): hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
@@ -121,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     results["load_before"] = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         single_out, cluster_out = Path(tmp) / "single", Path(tmp) / "cluster"
-        results["single"] = run([*command, str(single_out)], args.threads)
+        results["single"] = run_measured([*command, str(single_out)], args.threads)
         started = time.perf_counter()
         with LocalCluster(
             n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True
         ) as cluster:
             results["cluster_start_seconds"] = time.perf_counter() - started
             address = cluster.scheduler_address
-            results["cluster"] = run([*command, str(cluster_out), "--scheduler", address], args.threads)
+            results["cluster"] = run_measured([*command, str(cluster_out), "--scheduler", address], args.threads)
             with cluster.get_client() as client:
                 memory = client.run(lambda: __import__("psutil").Process().memory_info().rss)
             results["cluster"]["worker_rss_mb_at_end"] = sorted(v / 2**20 for v in memory.values())
@@ -146,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"predictions identical: {results['identical']}")
     print(f"OMP_NUM_THREADS={args.threads}")
     print(f"load average before {results['load_before']}, after {results['load_after']}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out)
     return 0 if results["identical"] else 1
 
 

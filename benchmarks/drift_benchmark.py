@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from measured import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNERS = {
@@ -47,17 +46,12 @@ def make_frame(rows: int, seed: int, shifted: bool) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def run_measured(tool: str, files: list[Path]) -> dict:
+def run_tool(tool: str, files: list[Path]) -> dict:
     python, script = RUNNERS[tool]
     if not python.exists():
         sys.exit(f"{python} is missing: run `make venv evidently-env` first")
-    start = time.perf_counter()
-    process = subprocess.Popen([str(python), str(script), *map(str, files)], cwd=ROOT)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{tool} failed with exit status {os.waitstatus_to_exitcode(status)}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+    measured = run_measured([str(python), str(script), *map(str, files)], what=tool)
+    return {"seconds": measured["seconds"], "peak_rss_mb": measured["peak_rss_mb"]}
 
 
 def main() -> int:
@@ -72,7 +66,7 @@ def main() -> int:
         results, verdicts = {}, {}
         for tool in RUNNERS:
             out = work / f"{tool}.json"
-            results[tool] = run_measured(
+            results[tool] = run_tool(
                 tool, [work / "spec.json", work / "reference.parquet", work / "current.parquet", out]
             )
             verdicts[tool] = json.loads(out.read_text())

@@ -17,7 +17,6 @@ arguments, so `--help` would have run them).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from measured import write_results
 from project_copy import copy_project, environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {stage} | {seconds:.2f} |")
     print(f"\nOMP_NUM_THREADS={args.threads}")
     print(f"load average before {results['load_before']}, after {results['load_after']}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out)
     return 0
 
 

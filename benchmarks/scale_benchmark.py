@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from measured import write_results
 from project_copy import copy_project, environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,10 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work)  # the copies and their DVC cache hold several times the data
     results["load_after"] = os.getloadavg()
     print_tables(results)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out)
     return 0
 
 

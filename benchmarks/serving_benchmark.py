@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from measured import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 RATCHET_PYTHON = ROOT / ".venv/bin/python"
 MLSERVER_PYTHON = ROOT / ".venv-mlserver/bin/python"
@@ -392,10 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     results["table"] = table
     results["ratios"] = ratios(table, payloads)
     print_report(results)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults: {out}")
+    write_results(results, args.out)
     return 0
 
 

@@ -90,3 +90,16 @@ def test_scale_benchmark_runs_the_pipeline_and_the_floor(tmp_path):
     assert size["reports"]["total_bytes"] > 0
     assert "| 1,000 |" in done.stdout
     assert "| validate |" in done.stdout
+
+
+def test_dask_benchmark_scores_on_a_local_cluster_and_in_one_process_alike(tmp_path):
+    out = tmp_path / "dask.json"
+    done = run_benchmark(
+        "dask_benchmark.py", "--rows", "2000", "--partitions", "2", "--data-dir", str(tmp_path), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())
+    assert results["identical"] is True
+    assert results["single"]["peak_rss_mb"] > 0
+    assert results["cluster"]["peak_rss_mb"] > 0
+    assert "predictions identical: True" in done.stdout
