@@ -64,24 +64,11 @@ def from_stage(stage: str, artifact: str = ARTIFACT) -> LoadedModel:
     """
     import dvc.api
     from dvc.exceptions import DvcException
-    from gto.api import find_versions_in_stage
-    from gto.exceptions import GTOException
-    from scmrepo.exceptions import SCMError
 
     from pipeline.model_store import load_model
+    from pipeline.registry import version_in_stage
 
-    try:
-        held = find_versions_in_stage(".", artifact, stage)
-    except (GTOException, SCMError, ValueError) as error:
-        raise PipelineError(f"cannot read the registry for stage {stage!r}: {error}") from None
-    if isinstance(held, list):
-        held = held[0] if held else None
-    if held is None:
-        raise PipelineError(
-            f"no {artifact!r} in stage {stage!r} of the registry (`gto show` lists who holds each stage): "
-            f"assign one with `make promote VERSION=... STAGE={stage}`"
-        )
-    version = str(held.version)
+    version = version_in_stage(artifact, stage)
     try:
         found = dvc.api.artifacts_show(artifact, version=version)
     except DvcException as error:

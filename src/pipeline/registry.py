@@ -173,6 +173,30 @@ def rollback_target(refs: Sequence[TagRef], artifact: str, stage: str) -> str:
     return earlier
 
 
+def version_in_stage(artifact: str, stage: str, repo: Path = Path()) -> str:
+    """The version a stage holds, as GTO reads the tags (`gto show`): unassignments and deprecations end a hold.
+
+    DVC's own `artifacts show --stage` reads only assignment tags, so a
+    withdrawn canary would still look assigned there.
+    """
+    from gto.api import find_versions_in_stage
+    from gto.exceptions import GTOException
+    from scmrepo.exceptions import SCMError
+
+    try:
+        held = find_versions_in_stage(str(repo), artifact, stage)
+    except (GTOException, SCMError, ValueError) as error:
+        raise RegistryError(f"cannot read the registry for stage {stage!r}: {error}") from None
+    if isinstance(held, list):
+        held = held[0] if held else None
+    if held is None:
+        raise RegistryError(
+            f"no {artifact!r} in stage {stage!r} of the registry (`gto show` lists who holds each stage): "
+            f"assign one with `make promote VERSION=... STAGE={stage}`"
+        )
+    return str(held.version)
+
+
 def read_tags(repo: Path = Path()) -> list[TagRef]:
     """Every annotated tag in the repository, with its tagger time and the commit it points to."""
     done = subprocess.run(

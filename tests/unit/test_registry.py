@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.registry import GtoTag, RegistryError, Release, TagRef, check_tag, parse_tag, rollback_target
+from pipeline.registry import (
+    GtoTag,
+    RegistryError,
+    Release,
+    TagRef,
+    check_tag,
+    parse_tag,
+    rollback_target,
+    version_in_stage,
+)
 
 DECLARED = {"model": {"path": "models/model.skops", "type": "model"}}
 C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
@@ -202,3 +211,23 @@ def test_cli_reads_the_tags_and_the_tagged_dvc_yaml(tmp_path):
     refused = registry(tmp_path, "rollback-target", "model")
     assert refused.returncode == 1
     assert "nothing to roll back to" in refused.stderr
+
+
+@pytest.mark.integration
+def test_a_stage_holds_the_version_gto_says_until_it_is_withdrawn(tmp_path):
+    repo, plain = tmp_path / "repo", tmp_path / "plain"
+    repo.mkdir()
+    plain.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "dvc.yaml").write_text("stages: {}\nartifacts:\n  model:\n    path: models/model.skops\n")
+    git(repo, "add", "dvc.yaml")
+    git(repo, "commit", "-q", "--no-gpg-sign", "-m", "one")
+    for tag in ("model@v1.0.0", "model#canary#1"):
+        git(repo, "tag", "-a", tag, "HEAD", "-m", tag)
+    assert version_in_stage("model", "canary", repo) == "v1.0.0"
+    # `gto deprecate model v1.0.0 canary`, as `monitor --canary --apply` withdraws a canary: DVC would still see it
+    git(repo, "tag", "-a", "model#canary!#2", "HEAD", "-m", "withdrawn")
+    with pytest.raises(RegistryError, match=r"no 'model' in stage 'canary'"):
+        version_in_stage("model", "canary", repo)
+    with pytest.raises(RegistryError, match=r"cannot read the registry for stage 'prod'"):
+        version_in_stage("model", "prod", plain)
