@@ -49,7 +49,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """A JSON value: numpy scalars become Python ones, NaN and infinities become null."""
     if hasattr(value, "item"):
         value = value.item()
@@ -90,8 +90,8 @@ def prediction_records(
             "time": time,
             "source": source,
             "model_version": version,
-            "inputs": {name: _plain(value) for name, value in zip(columns, values[i], strict=True)},
-            "prediction": _plain(predicted[i]),
+            "inputs": {name: plain(value) for name, value in zip(columns, values[i], strict=True)},
+            "prediction": plain(predicted[i]),
         }
         if classes:
             record["probabilities"] = {str(cls): float(proba[cls][i]) for cls in classes}  # exact: log loss needs them
@@ -106,7 +106,7 @@ def prediction_records(
 
 
 def line(record: dict) -> str:
-    return json.dumps(record, separators=(",", ":"), sort_keys=True, allow_nan=False, default=_plain) + "\n"
+    return json.dumps(record, separators=(",", ":"), sort_keys=True, allow_nan=False, default=plain) + "\n"
 
 
 class PredictionLog:

@@ -314,7 +314,6 @@ def create_app(
     classes = classes_of(loaded.model)
     if canary is not None:
         same_classes(classes, classes_of(canary.loaded.model), canary.loaded.source)
-    classes_json = [_json(c) for c in classes]
     models = {"prod": loaded, "canary": canary.loaded if canary is not None else None}
     metrics = Metrics(loaded, classes, canary)
     if log is not None:
@@ -412,7 +411,7 @@ def create_app(
         answer = {"predictions": predictions, "model_version": models[role].version}
         if proba is not None:
             answer["probabilities"] = proba.tolist()
-            answer["classes"] = classes_json
+            answer["classes"] = classes  # plain values (classes_of)
             for value, count in Counter(predictions).items():
                 metrics.predictions.labels(str(value)).inc(count)
         else:
@@ -478,10 +477,11 @@ def request_schema(contract: "pa.DataFrameSchema", features) -> dict:
         else:
             kind = {"type": "string"}
         from pipeline.features import allowed_values
+        from pipeline.prediction_log import plain
 
         allowed = allowed_values(column)
         if allowed is not None:
-            kind["enum"] = [v.item() if hasattr(v, "item") else v for v in allowed]
+            kind["enum"] = [plain(v) for v in allowed]
         if column.nullable:
             kind = {"anyOf": [kind, {"type": "null"}]}
         role = (column.metadata or {}).get("role")
@@ -514,10 +514,6 @@ def request_schema(contract: "pa.DataFrameSchema", features) -> dict:
             },
         ]
     }
-
-
-def _json(value: object) -> object:
-    return value.item() if hasattr(value, "item") else value
 
 
 def same_classes(prod: Sequence, canary: Sequence, source: str) -> None:
