@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not PYTHON.exists():
         sys.exit(f"{PYTHON} is missing: run `make venv` first")
+    if not Path(args.model).is_file():
+        sys.exit(f"{args.model}: model file not found; run `make run` (or pass --model PATH)")
     data_dir = Path(args.data_dir)
     files = {rows: batch_file(rows, data_dir) for rows in sorted({FIXED_ROWS, *args.rows})}
     results: dict = {

@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     for python in (RATCHET_PYTHON, MLSERVER_PYTHON):
         if not python.exists():
             sys.exit(f"{python} is missing: run `make venv mlserver-env` first")
+    if not Path(args.model).is_file():
+        sys.exit(f"{args.model}: model file not found; run `make run` (or pass --model PATH)")
 
     from threadpoolctl import threadpool_limits
 

@@ -51,6 +51,23 @@ def params() -> Params:
     return load_params(ROOT / "params.yaml")
 
 
+@pytest.fixture(scope="session")
+def fitted(contract, params, tmp_path_factory):
+    """(model file, held-out rows without the target): the params' model fitted on 400 synthetic rows of the contract.
+
+    For tests that need a model without running the pipeline (a fresh clone has no models/ until `make run`).
+    """
+    from pipeline.model_store import save_model
+    from pipeline.train import fit_model
+
+    features = features_of(contract)
+    frame = generate(600, seed=5, contract=contract)
+    model = fit_model(frame.iloc[:400], features, params.train)
+    path = tmp_path_factory.mktemp("model") / "model.skops"
+    save_model(model, path)
+    return path, frame.iloc[400:].drop(columns=[features.target]).reset_index(drop=True)
+
+
 @pytest.fixture
 def synthetic(contract: pa.DataFrameSchema) -> pd.DataFrame:
     """500 rows that pass the project's contract; a fresh frame per test, so tests may edit it."""

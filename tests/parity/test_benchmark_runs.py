@@ -40,10 +40,11 @@ def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_serving_benchmark_runs_both_servers_and_the_floor(tmp_path):
+def test_serving_benchmark_runs_both_servers_and_the_floor(tmp_path, fitted):
     out = tmp_path / "serving.json"
     done = run_benchmark(
         "serving_benchmark.py",
+        *("--model", str(fitted[0])),
         *("--requests", "20", "--batch-requests", "4", "--batch-size", "5", "--clients", "1", "2", "--rounds", "1"),
         *("--out", str(out)),
     )
@@ -57,10 +58,12 @@ def test_serving_benchmark_runs_both_servers_and_the_floor(tmp_path):
     assert "| 1 | ratchet | 1 |" in done.stdout
 
 
-def test_batch_benchmark_scores_a_file_and_measures_the_floor(tmp_path):
+def test_batch_benchmark_scores_a_file_and_measures_the_floor(tmp_path, fitted):
     out = tmp_path / "batch.json"
     done = run_benchmark(
-        "batch_benchmark.py", "--rows", "3000", "--data-dir", str(tmp_path / "data"), "--out", str(out)
+        "batch_benchmark.py",
+        *("--rows", "3000", "--model", str(fitted[0])),
+        *("--data-dir", str(tmp_path / "data"), "--out", str(out)),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     [size] = json.loads(out.read_text())["sizes"]

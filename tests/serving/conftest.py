@@ -20,11 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.features import features_of
-from pipeline.model_store import save_model
-from pipeline.synthetic import generate
-from pipeline.train import fit_model
-
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 60.0  # seconds; a guard against a server that never comes up, not a timing assertion
 
@@ -65,17 +60,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def fitted(contract, params, tmp_path_factory):
-    """(model file, held-out rows without the target) for the project's contract."""
-    features = features_of(contract)
-    frame = generate(600, seed=5, contract=contract)
-    model = fit_model(frame.iloc[:400], features, params.train)
-    path = tmp_path_factory.mktemp("model") / "model.skops"
-    save_model(model, path)
-    return path, frame.iloc[400:].drop(columns=[features.target]).reset_index(drop=True)
 
 
 def start_server(model: Path, log: Path, *extra: str) -> Server:
