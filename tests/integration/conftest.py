@@ -23,6 +23,7 @@ Helpers are methods of the fixture objects, so tests never import this module
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -349,16 +350,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def reproduced(sandbox: Path) -> Reproduced:
-    """The project in a fresh git repo (branch main), reproduced once with the real `dvc repro`."""
-    workspace = Workspace(sandbox / "session" / "repo", sandbox)
+def _reproduce(workspace: Workspace) -> Reproduced:
+    """The project copied into `workspace.path`, a fresh git repo (branch main), reproduced with `dvc repro`."""
     workspace.path.mkdir(parents=True)
     copy_project(workspace.path)
     workspace.git("init", "-q", "-b", "main")
     workspace.set_identity()
     workspace.commit("The project under test")
-    workspace.set_remote(sandbox / "session" / "remote")
+    workspace.set_remote(workspace.path.parent / "remote")
     own_data = copy_own_data(workspace.path)
     if own_data:  # into the copy's own DVC cache, as `dvc add` put it into the project's
         workspace.dvc("commit", "--force", *own_data)
@@ -373,6 +372,49 @@ def reproduced(sandbox: Path) -> Reproduced:
     # Copies start clean and committed: dvc exp run and git clone need that.
     workspace.commit("dvc repro")
     return Reproduced(workspace, repro, porcelain, diff)
+
+
+@pytest.fixture(scope="session")
+def reproduced(sandbox: Path, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Reproduced:
+    """The project in a fresh git repo (branch main), reproduced once with the real `dvc repro`.
+
+    Once per test run, not once per pytest-xdist worker: the first worker to get
+    here reproduces (under a file lock) and records what the run printed; every
+    worker then works on its own full copy (.git and the DVC cache included), so
+    no two workers run dvc in one repository.
+    """
+    if worker_id == "master":  # no xdist
+        return _reproduce(Workspace(sandbox / "session" / "repo", sandbox))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "reproduced"
+    record = shared / "record.json"
+    with FileLock(f"{shared}.lock"):
+        if not record.is_file():
+            shared.mkdir(exist_ok=True)
+            try:
+                made = _reproduce(Workspace(shared / "session" / "repo", sandbox))
+            except pytest.skip.Exception as skipped:
+                record.write_text(json.dumps({"skip": skipped.msg}), encoding="utf-8")
+                raise
+            result = made.repro
+            record.write_text(
+                json.dumps(
+                    {
+                        "repro": [list(result.args), result.returncode, result.stdout, result.stderr],
+                        "porcelain": made.porcelain_after_repro,
+                        "diff": made.diff_after_repro,
+                    }
+                ),
+                encoding="utf-8",
+            )
+    recorded = json.loads(record.read_text(encoding="utf-8"))
+    if "skip" in recorded:
+        pytest.skip(recorded["skip"])
+    (sandbox / "session").mkdir(exist_ok=True)
+    copy = Workspace(shared / "session" / "repo", sandbox).copy_to(sandbox / "session" / "repo")
+    args, code, stdout, stderr = recorded["repro"]
+    return Reproduced(copy, Result(tuple(args), code, stdout, stderr), recorded["porcelain"], recorded["diff"])
 
 
 @pytest.fixture

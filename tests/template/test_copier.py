@@ -271,7 +271,7 @@ def sh(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-@pytest.mark.integration
+@pytest.mark.projects
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
 def test_a_new_project_on_real_data_runs_and_passes_its_own_tests(template, tmp_path, kind):
     """The generated README's quick start, step by step, on scikit-learn's shipped datasets."""
@@ -335,7 +335,7 @@ def update(project: Path) -> None:
     run_update(project, data={}, defaults=True, overwrite=True, unsafe=True, quiet=True, conflict="inline")
 
 
-@pytest.mark.integration
+@pytest.mark.projects
 def test_a_project_of_the_first_release_updates_and_passes(history, tmp_path):
     """Binary data, brought in and run under 0.1.0; `copier update` to 0.2.0; then make run and make test."""
     project = tmp_path / "project-binary"
