@@ -89,6 +89,8 @@ def toy_schema(task: str) -> pa.DataFrameSchema:
             "count": pa.Column(int, pa.Check.in_range(0, 20)),
             "colour": pa.Column(str, pa.Check.isin(["red", "green", "blue"])),
             "shop": pa.Column(str, pa.Check.str_matches(r"^shop-[a-z]$"), nullable=True),
+            "member": pa.Column(bool),
+            "newsletter": pa.Column(pd.BooleanDtype(), nullable=True),  # pandas' boolean: nulls stay nulls
             "note": pa.Column(str, nullable=True, metadata={"role": "ignore"}),
         },
         strict=True,

@@ -71,11 +71,56 @@ def check_frame(
     if frame.empty:
         failure = Failure(None, "has data rows", 0, ["the file has a header but no rows"] if len(frame.columns) else [])
         return FileReport(path, 0, labelled, [failure]), None
+    failures = boolean_failures(frame, contract)
     try:
         validated = contract.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        return FileReport(path, len(frame), labelled, summarize(errors.failure_cases)), None
+        failures = sorted(failures + summarize(errors.failure_cases), key=_failure_order)
+        return FileReport(path, len(frame), labelled, failures), None
+    if failures:
+        return FileReport(path, len(frame), labelled, sorted(failures, key=_failure_order)), None
     return FileReport(path, len(frame), labelled, []), validated
+
+
+def _is_boolean(value: object) -> bool:
+    import numpy as np
+
+    return isinstance(value, bool | np.bool_) or (isinstance(value, int | float | np.number) and value in (0, 1))
+
+
+def _failure_order(failure: Failure) -> tuple:
+    """By column, then check, the file's own failures (no column) last: the order `summarize` gives."""
+    return (failure.column is None, failure.column or "", failure.check)
+
+
+def boolean_failures(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> list[Failure]:
+    """What coercion to bool would hide, in the contract's boolean columns.
+
+    pandas makes a boolean of anything (None is False; NaN, "no" and 2 are True),
+    so pandera's coercion passes them all and a missing value is no longer missing.
+    A boolean column takes true, false, 0 and 1; nulls only where it is nullable.
+    """
+    import numpy as np
+    import pandas as pd
+
+    failures = []
+    for name, column in contract.columns.items():
+        if name not in frame.columns or column.dtype is None or not pd.api.types.is_bool_dtype(column.dtype.type):
+            continue
+        series = frame[name]
+        if series.dtype == bool:
+            continue
+        missing = series.isna().to_numpy()
+        values = series.to_numpy(dtype=object)
+        allowed = np.fromiter(map(_is_boolean, values), dtype=bool, count=len(values))
+        bad = np.flatnonzero(~allowed & ~missing)
+        if len(bad):
+            examples = list(dict.fromkeys(repr(str(values[i])) for i in bad))[:EXAMPLES_PER_CHECK]
+            failures.append(Failure(name, "is_boolean", len(bad), examples, [int(i) for i in bad[:ROWS_PER_CHECK]]))
+        nulls = np.flatnonzero(missing)
+        if len(nulls) and not column.nullable:
+            failures.append(Failure(name, "not_nullable", len(nulls), [], [int(i) for i in nulls[:ROWS_PER_CHECK]]))
+    return failures
 
 
 @dataclass(frozen=True)
@@ -125,11 +170,17 @@ class FrameChecker:
     """
 
     def __init__(self, contract: pa.DataFrameSchema, labels_optional: bool = False):
+        import pandas as pd
+
         self.contract = contract
         self.labels_optional = labels_optional
         self.target = features_of(contract).target
         self._schemas: dict[bool, pa.DataFrameSchema] = {True: contract}
         self._columns = _compiled(contract)
+        self._booleans = any(
+            column.dtype is not None and pd.api.types.is_bool_dtype(column.dtype.type)
+            for column in contract.columns.values()
+        )
         self._engine_dtypes: dict[object, object] = {}
 
     def check(self, frame: pd.DataFrame, path: str) -> tuple[FileReport, pd.DataFrame | None]:
@@ -137,7 +188,7 @@ class FrameChecker:
         import pandera.pandas as pa
 
         labelled = self.target in frame.columns or not self.labels_optional
-        if frame.empty:
+        if frame.empty or (self._booleans and boolean_failures(frame, self.contract)):
             return check_frame(frame, self.contract, path, self.labels_optional)
         if self._columns is not None:
             validated = self._passing(frame, labelled)

@@ -3,7 +3,8 @@
 To bring your own data, edit the `Contract` class and nothing else:
 
 - one attribute per column, with its type (`Series[float]`, `Series[int]`,
-  `Series[str]`, `Series[bool]`) and checks (`ge`, `le`, `isin`, `nullable`,
+  `Series[str]`, `Series[bool]`; a boolean with nulls is
+  `Series[pd.BooleanDtype]`) and checks (`ge`, `le`, `isin`, `nullable`,
   `unique`, `str_matches`, ...);
 - the target column gets `metadata={"role": "target"}`. With an `isin=[...]`
   list of classes the project is a classification project; a numeric target

@@ -49,6 +49,8 @@ class Features:
     id: str | None = None
     ignored: tuple[str, ...] = field(default=())
     time: str | None = None  # when a row was observed: what a rolling_days retrain window keeps
+    # numeric features of a pandas type with a null of its own (pd.NA: BooleanDtype, Int64, ...)
+    nullable_extension: tuple[str, ...] = field(default=())
 
     @property
     def columns(self) -> list[str]:
@@ -114,11 +116,20 @@ def _pandas_annotations_only() -> Iterator[None]:
 
 def features_of(contract: pa.DataFrameSchema) -> Features:
     """Split a schema's columns into numeric and categorical features, target, id and ignored columns."""
+    import numpy as np
+
     roles: dict[str, list[str]] = {role: [] for role in ROLES}
     numeric: list[str] = []
     categorical: list[str] = []
+    nullable_extension: list[str] = []
     categories: dict[str, tuple | None] = {}
     for name, column in contract.columns.items():
+        if column.nullable and _numpy_bool(column):
+            raise ConfigError(
+                f"{CONTRACT_FILE}: column {name!r} is a nullable bool, but numpy's bool has no null: coercing "
+                "would turn every missing value into False. Use Series[pd.BooleanDtype] (pandas' boolean with "
+                "nulls) for it, or drop nullable=True"
+            )
         role = (column.metadata or {}).get("role")
         if role is not None:
             if role not in ROLES:
@@ -127,6 +138,8 @@ def features_of(contract: pa.DataFrameSchema) -> Features:
             continue
         kind = column_kind(name, column)
         (numeric if kind == "numeric" else categorical).append(name)
+        if kind == "numeric" and column.nullable and not isinstance(column.dtype.type, np.dtype):
+            nullable_extension.append(name)
         if kind == "categorical":
             categories[name] = allowed_values(column)
     for role in (TARGET, ID, TIME):
@@ -149,7 +162,14 @@ def features_of(contract: pa.DataFrameSchema) -> Features:
         id=roles[ID][0] if roles[ID] else None,
         ignored=tuple(roles[IGNORE]),
         time=roles[TIME][0] if roles[TIME] else None,
+        nullable_extension=tuple(nullable_extension),
     )
+
+
+def _numpy_bool(column: pa.Column) -> bool:
+    import numpy as np
+
+    return column.dtype is not None and isinstance(column.dtype.type, np.dtype) and column.dtype.type.kind == "b"
 
 
 def column_kind(name: str, column: pa.Column) -> str:

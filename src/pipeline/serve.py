@@ -161,41 +161,12 @@ def parse_request(body: bytes, limits: Limits) -> "pd.DataFrame":
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
-def contract_failures(
-    frame: "pd.DataFrame", checker: "FrameChecker", booleans: Sequence[str]
-) -> "tuple[list[dict], pd.DataFrame | None]":
+def contract_failures(frame: "pd.DataFrame", checker: "FrameChecker") -> "tuple[list[dict], pd.DataFrame | None]":
     """The contract's verdict on a request frame: failures as the 422 body lists them, and the coerced frame."""
     from dataclasses import asdict
 
-    failures = _boolean_failures(frame, booleans)
     report, validated = checker.check(frame, "request")
-    failures += [asdict(failure) for failure in report.failures]
-    return failures, (validated if not failures else None)
-
-
-def boolean_columns(contract: "pa.DataFrameSchema") -> list[str]:
-    import pandas as pd
-
-    return [
-        name
-        for name, column in contract.columns.items()
-        if column.dtype is not None and pd.api.types.is_bool_dtype(column.dtype.type)
-    ]
-
-
-def _boolean_failures(frame: "pd.DataFrame", booleans: Sequence[str]) -> list[dict]:
-    """JSON booleans only in boolean columns (`boolean_columns`): pandas would read the string "false" as True."""
-    failures = []
-    for name in booleans:
-        if name not in frame.columns:
-            continue
-        bad = [i for i, value in enumerate(frame[name]) if value is not None and not isinstance(value, bool)]
-        if bad:
-            examples = list(dict.fromkeys(repr(frame[name].iloc[i]) for i in bad))[:5]
-            failures.append(
-                {"column": name, "check": "is a boolean", "count": len(bad), "examples": examples, "rows": bad[:20]}
-            )
-    return failures
+    return [asdict(failure) for failure in report.failures], validated
 
 
 class Measure:
@@ -310,7 +281,6 @@ def create_app(
 
     features = features_of(contract)
     checker = FrameChecker(contract, labels_optional=True)
-    booleans = boolean_columns(contract)
     classes = classes_of(loaded.model)
     if canary is not None:
         same_classes(classes, classes_of(canary.loaded.model), canary.loaded.source)
@@ -388,7 +358,7 @@ def create_app(
                 return refuse(request, error, role)
         try:
             frame = parse_request(bytes(body), limits)
-            failures, validated = contract_failures(frame, checker, booleans)
+            failures, validated = contract_failures(frame, checker)
             if validated is None:
                 raise RequestError(422, "the request breaks the data contract", failures)
         except RequestError as error:

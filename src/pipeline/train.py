@@ -63,7 +63,12 @@ def build_model(features: Features, params: TrainParams) -> Pipeline:
             categorical_features=list(range(first_categorical, first_categorical + len(features.categorical))),
             random_state=params.seed,
         )
-        return _pipeline(features, "passthrough", encode, estimator)
+        model = _pipeline(features, "passthrough", encode, estimator)
+        if features.nullable_extension:
+            # Passed through, pandas' own null (pd.NA) cannot become a numpy array; as a frame it reaches
+            # the estimator, which reads it as NaN. Only then: a frame per call costs a one-row request time.
+            model.named_steps["preprocess"].set_output(transform="pandas")
+        return model
 
     def one_hot(categories):
         return OneHotEncoder(categories=categories, handle_unknown="ignore", sparse_output=False)

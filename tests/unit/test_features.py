@@ -11,6 +11,7 @@ import sys
 import types
 
 import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 import pytest
 
@@ -38,7 +39,8 @@ def test_the_projects_contract_is_read(features, contract):
 def test_toy_contracts_give_their_task(toy_contracts, task):
     features = features_of(toy_contracts[task])
     assert features.task == (REGRESSION if task == "regression" else CLASSIFICATION)
-    assert features.numeric == ("size", "count")
+    assert features.numeric == ("size", "count", "member", "newsletter")  # booleans are numbers to the model
+    assert features.nullable_extension == ("newsletter",)  # its nulls are pd.NA, not NaN
     assert features.categorical == ("colour", "shop")
     assert features.categories == {"colour": ("red", "green", "blue"), "shop": None}  # shop: learned from data
     assert (features.id, features.ignored) == ("row_id", ("note",))
@@ -191,3 +193,17 @@ def test_the_contract_is_built_without_importing_dask_and_is_the_same_schema():
     ]
     assert runs[0].startswith("False\n")
     assert runs[0] == runs[1]
+
+
+def test_a_nullable_numpy_bool_is_refused_with_the_type_that_keeps_nulls():
+    """numpy's bool has no null: pandera's coercion would turn every missing value into False."""
+    with pytest.raises(ConfigError) as refused:
+        features_of(schema(y=target(float), x=pa.Column(float), flag=pa.Column(bool, nullable=True)))
+    message = str(refused.value)
+    assert "'flag'" in message
+    assert "Series[pd.BooleanDtype]" in message
+    nullable = pa.Column(pd.BooleanDtype(), nullable=True)
+    features = features_of(schema(y=target(float), x=pa.Column(float), flag=nullable))
+    assert features.numeric == ("x", "flag")
+    assert features.nullable_extension == ("flag",)
+    assert features_of(schema(y=target(float), flag=pa.Column(bool))).nullable_extension == ()

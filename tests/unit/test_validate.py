@@ -23,6 +23,7 @@ import pytest
 from pipeline.checks import (
     Failure,
     FileReport,
+    FrameChecker,
     check_file,
     check_frame,
     describe_failures,
@@ -109,7 +110,8 @@ def out_of_range(schema, frame) -> Case:
     name, check = first(candidates, "numeric feature with a lower bound")
     low = check.statistics["min_value"]
     frame.loc[[1, 2], name] = low - 1
-    return Case(frame, name, check.error, 2, repr(str(float(low - 1))))
+    integer = pd.api.types.is_integer_dtype(schema.columns[name].dtype.type)  # written "17", not "17.0"
+    return Case(frame, name, check.error, 2, repr(str(int(low - 1) if integer else float(low - 1))))
 
 
 def unknown_category(schema, frame) -> Case:
@@ -465,3 +467,53 @@ def test_the_utf8_check_reads_blocks_and_names_the_first_bad_byte(tmp_path, bloc
             _check_utf8(path, block)
     else:
         _check_utf8(path, block)
+
+
+# Booleans: pandas makes a boolean of anything (None False; NaN, "no" and 2 True), so coercion alone would hide
+# a missing or a wrong value. The toy contracts have `member` (bool) and `newsletter` (pandas' boolean, nullable).
+
+
+def _with_column(frame: pd.DataFrame, name: str, values: list) -> pd.DataFrame:
+    frame = frame.astype({name: object})
+    frame[name] = values
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("values", "check", "count", "examples"),
+    [
+        (["yes", "no"] * 20, "is_boolean", 40, ["'yes'", "'no'"]),  # words, which pandas would make True
+        ([True, False, None, None] + [True] * 36, "not_nullable", 2, []),  # missing: not False
+        ([1, 0, 2] + [0] * 37, "is_boolean", 1, ["'2'"]),
+    ],
+)
+def test_a_boolean_column_takes_booleans_and_its_nulls_only_where_allowed(
+    toy_contracts, tmp_path, values, check, count, examples
+):
+    schema, frame = toy_frame(toy_contracts)
+    broken = _with_column(frame, "member", values)
+    path = write_csv(broken, tmp_path / "batch.csv")
+
+    for report, validated in (check_file(path, schema), check_frame(broken, schema, str(path))):
+        assert validated is None
+        [failure] = report.failures
+        assert (failure.column, failure.check, failure.count) == ("member", check, count)
+        assert failure.rows == [i for i, v in enumerate(values) if v not in (True, False, 0, 1)][:20]
+        assert failure.examples == examples
+    request = broken.drop(columns=[features_of(schema).target]).astype(object)
+    checker = FrameChecker(schema, labels_optional=True)
+    assert checker.check(request, "request") == check_frame(request, schema, "request", labels_optional=True)
+
+
+def test_booleans_as_0_and_1_pass_and_a_nullable_boolean_keeps_its_nulls(toy_contracts, tmp_path):
+    schema, frame = toy_frame(toy_contracts)
+    frame = _with_column(frame, "member", [1, 0] * 20)
+    frame = _with_column(frame, "newsletter", [True, None, False, None] * 10)
+    path = write_csv(frame, tmp_path / "batch.csv")
+
+    report, validated = check_file(path, schema)
+
+    assert report.failures == []
+    assert validated["member"].tolist() == [True, False] * 20
+    assert validated["newsletter"].isna().tolist() == [False, True] * 20  # missing stays missing, not False
+    assert validated["newsletter"].dropna().tolist() == [True, False] * 10
