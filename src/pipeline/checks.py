@@ -103,6 +103,9 @@ def boolean_failures(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> list[
     import numpy as np
     import pandas as pd
 
+    def rows_of(positions) -> list[int]:  # the frame's row labels, as pandera's failure cases name rows
+        return sorted(int(label) for label in frame.index[positions])[:ROWS_PER_CHECK]
+
     failures = []
     for name, column in contract.columns.items():
         if name not in frame.columns or column.dtype is None or not pd.api.types.is_bool_dtype(column.dtype.type):
@@ -116,10 +119,10 @@ def boolean_failures(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> list[
         bad = np.flatnonzero(~allowed & ~missing)
         if len(bad):
             examples = list(dict.fromkeys(repr(str(values[i])) for i in bad))[:EXAMPLES_PER_CHECK]
-            failures.append(Failure(name, "is_boolean", len(bad), examples, [int(i) for i in bad[:ROWS_PER_CHECK]]))
+            failures.append(Failure(name, "is_boolean", len(bad), examples, rows_of(bad)))
         nulls = np.flatnonzero(missing)
         if len(nulls) and not column.nullable:
-            failures.append(Failure(name, "not_nullable", len(nulls), [], [int(i) for i in nulls[:ROWS_PER_CHECK]]))
+            failures.append(Failure(name, "not_nullable", len(nulls), [], rows_of(nulls)))
     return failures
 
 

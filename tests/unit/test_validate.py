@@ -517,3 +517,15 @@ def test_booleans_as_0_and_1_pass_and_a_nullable_boolean_keeps_its_nulls(toy_con
     assert validated["member"].tolist() == [True, False] * 20
     assert validated["newsletter"].isna().tolist() == [False, True] * 20  # missing stays missing, not False
     assert validated["newsletter"].dropna().tolist() == [True, False] * 10
+
+
+def test_boolean_failures_name_rows_as_pandera_does_in_a_frame_that_starts_further_on(toy_contracts):
+    """A partition of a larger dataset (the Dask path) is a frame whose index is the rows' numbers in the whole."""
+    schema, frame = toy_frame(toy_contracts)
+    frame.index = frame.index + 1000
+    broken = _with_column(frame, "member", [True] * 3 + ["yes"] + [False] * 36)
+    broken.loc[1005, "size"] = -1.0  # out of range: pandera's own failure
+
+    report, _ = check_frame(broken, schema, "part-00001.parquet")
+
+    assert {f.column: f.rows for f in report.failures} == {"member": [1003], "size": [1005]}
