@@ -50,7 +50,11 @@ def now() -> str:
 
 
 def plain(value: object) -> object:
-    """A JSON value: numpy scalars become Python ones, NaN and infinities become null."""
+    """A JSON value: numpy scalars become Python ones; NaN, infinities and pandas' NA and NaT become null."""
+    import pandas as pd
+
+    if value is pd.NA or value is pd.NaT:
+        return None
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

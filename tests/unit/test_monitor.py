@@ -250,3 +250,34 @@ def test_the_canary_verdict_reports_each_sides_contract_failures_and_prediction_
     assert shift["drifted"]  # all zeros against half ones
     same = canary_verdict(prod + [dict(r, prediction=0) for r in canary], None, features, params.canary, params.drift)
     assert not same["prediction_drift"]["drifted"]
+
+
+def test_pandas_own_nulls_in_the_inputs_are_json_nulls_in_the_log(toy_contracts, params):
+    """A nullable pandas column (BooleanDtype, Int64) holds pd.NA, which json cannot write by itself."""
+    import json
+
+    from pipeline.checks import check_frame
+    from pipeline.prediction_log import line, now, prediction_records
+    from pipeline.predictions import classes_of, score
+    from pipeline.synthetic import generate
+    from pipeline.train import fit_model
+
+    schema = toy_contracts["binary"]
+    features = features_of(schema)
+    _, validated = check_frame(generate(80, seed=3, contract=schema), schema, "rows")
+    validated.loc[validated.index[:2], "newsletter"] = pd.NA
+    model = fit_model(validated, features, params.train)
+    inputs = validated.drop(columns=[features.target])
+    records = prediction_records(
+        inputs,
+        score(model, inputs, features, "v1"),
+        classes_of(model),
+        request_id="r",
+        source="serve",
+        version="v1",
+        time=now(),
+    )
+
+    written = [json.loads(line(record)) for record in records]
+    assert [record["inputs"]["newsletter"] for record in written[:2]] == [None, None]
+    assert all(isinstance(record["inputs"]["member"], bool) for record in written)
