@@ -174,9 +174,10 @@ monitoring: $(STAMP) ## Serve the model, replay the current batch to it, then mo
 	$(BIN)/python -m pipeline.serve --port "$$port" --prediction-log "$$logs/demo.jsonl" & server=$$!; \
 	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
 	$(BIN)/python -m pipeline.replay "$$($(BIN)/python -c 'from pipeline.params import load_params; print(load_params().paths.validated_current)')" \
-		--url "http://127.0.0.1:$$port" --wait 60 --labels-out data/monitoring/labels.csv; \
+		--url "http://127.0.0.1:$$port" --wait 60 --labels-out data/monitoring/labels.csv --labels-if-any; \
 	kill $$server; wait $$server 2>/dev/null || true; trap - EXIT; \
-	status=0; $(BIN)/python -m pipeline.monitor "$$logs" --labels data/monitoring/labels.csv || status=$$?; \
+	labels=; [ ! -f data/monitoring/labels.csv ] || labels="--labels data/monitoring/labels.csv"; \
+	status=0; $(BIN)/python -m pipeline.monitor "$$logs" $$labels || status=$$?; \
 	[ "$$status" -eq 0 ] || [ "$$status" -eq 3 ] || exit "$$status"
 
 image: ## Build the serving image with podman: <name>-serve:<VERSION or commit> [MODEL_PATH=...] [BASE_IMAGE=...]

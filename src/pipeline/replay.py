@@ -5,8 +5,10 @@
 Each request carries `X-Request-ID: replay-<first row>`, so the canary share
 and the logs are the same on every run. The target, when the file has it, is
 held back from the requests and written to `--labels-out` (the id and the
-target): the late labels a monitor joins on the id. A bounded loop: one pass
-over the file, one request at a time.
+target): the late labels a monitor joins on the id. Without an id in the
+contract or a target in the file there are none to write: an error, or with
+`--labels-if-any` a note (and no stale file left behind). A bounded loop: one
+pass over the file, one request at a time.
 """
 
 from __future__ import annotations
@@ -17,8 +19,24 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import ConfigError, PipelineError, run_main
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.features import Features
+
+
+def late_labels(frame: pd.DataFrame, features: Features) -> pd.DataFrame | str:
+    """The id and target columns a monitor joins on the id later, or why a file has none."""
+    if not features.id:
+        return "the contract has no id column to join labels on"
+    if features.target not in frame.columns:
+        return f"the file has no target column {features.target!r}"
+    return frame[[features.id, features.target]]
 
 
 def post(url: str, payload: dict, request_id: str) -> int:
@@ -56,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default: http://127.0.0.1:8000)")
     parser.add_argument("--rows-per-request", type=int, default=10, help="rows in each request (default: 10)")
     parser.add_argument("--labels-out", help="write the id and the target here: the labels that arrive later")
+    parser.add_argument(
+        "--labels-if-any", action="store_true", help="with --labels-out: no id or no target is a note, not an error"
+    )
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the server's /healthz first")
     args = parser.parse_args(argv)
     if args.rows_per_request < 1:
@@ -70,9 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     features = features_of(contract)
     frame = read_table(args.file, text_columns(contract))
     if args.labels_out:
-        if not features.id or features.target not in frame.columns:
-            raise ConfigError("--labels-out needs the contract's id column and the target in the file")
-        write_csv(frame[[features.id, features.target]], args.labels_out)
+        labels = late_labels(frame, features)
+        if isinstance(labels, str):
+            if not args.labels_if_any:
+                raise ConfigError(f"--labels-out: {labels}")
+            Path(args.labels_out).unlink(missing_ok=True)
+            print(f"no labels written to {args.labels_out}: {labels}", file=sys.stderr)
+        else:
+            write_csv(labels, args.labels_out)
     rows = frame.drop(columns=[features.target], errors="ignore")
     statuses: dict[int, int] = {}
     for start in range(0, len(rows), args.rows_per_request):

@@ -281,3 +281,17 @@ def test_pandas_own_nulls_in_the_inputs_are_json_nulls_in_the_log(toy_contracts,
     written = [json.loads(line(record)) for record in records]
     assert [record["inputs"]["newsletter"] for record in written[:2]] == [None, None]
     assert all(isinstance(record["inputs"]["member"], bool) for record in written)
+
+
+def test_late_labels_are_the_id_and_the_target_or_the_reason_there_are_none(toy_contracts):
+    from pipeline.replay import late_labels
+    from pipeline.synthetic import generate
+
+    schema = toy_contracts["multiclass"]
+    features = features_of(schema)
+    frame = generate(20, seed=1, contract=schema)
+
+    assert list(late_labels(frame, features).columns) == [features.id, features.target]
+    assert late_labels(frame.drop(columns=[features.target]), features) == "the file has no target column 'label'"
+    without_id = features_of(schema.remove_columns([features.id]))
+    assert late_labels(frame, without_id) == "the contract has no id column to join labels on"

@@ -1,10 +1,11 @@
 """`make monitoring` for real: the server on 127.0.0.1, the current batch replayed to it, the monitor on its logs.
 
-What the README's "In production" section shows: a copy of the reproduced
-project runs the target; the logs must hold one answered request per row of
-the validated current batch, and the monitor's report (JSON, markdown, HTML)
-must describe that window: its health and, with the batch's labels, its
-performance.
+What the README's "In production" section shows, in every project: a copy of
+the reproduced project runs the target; the logs must hold one answered
+request per row of the validated current batch, and the monitor's report
+(JSON, markdown, HTML) must describe that window: its health and, when the
+contract has an id and the batch its labels, its performance (otherwise no
+labels file is left behind).
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ def test_make_monitoring_serves_replays_and_reports(workspace, make, features):
     assert report["health"]["refused"] == 0
     assert report["health"]["requests"] == len({r["request_id"] for r in records})
     assert report["decision"]["retrain"] in (True, False)
+    labels = ws.path / "data/monitoring/labels.csv"
     if features.id and features.target in current.columns and current[features.target].notna().any():
         assert report["performance"]["labelled_rows"] == current[features.target].notna().sum()
+    else:
+        assert not labels.exists()
     for key in ("monitoring_summary", "monitoring_html"):
         assert (ws.path / paths[key]).stat().st_size > 0
     assert ws.git("status", "--porcelain").stdout == ""  # all of it git-ignored
