@@ -35,11 +35,13 @@ BASE_IMAGE ?=
 IMAGE_VERSION = $(or $(VERSION),$(shell git rev-parse --short HEAD 2>/dev/null),dev)
 # Podman reads the repository's settings (runc, ulimits, slirp4netns) unless told otherwise.
 CONTAINERS_CONF ?= $(abspath containers/containers.conf)
-# Make-level values to pass on: SERVE_ARGS for `make serve`, INPUT/OUTPUT for `make predict`.
+# Make-level values to pass on: SERVE_ARGS for `make serve`, INPUT/OUTPUT for `make predict`,
+# MONITORING_ROWS for `make monitoring` (replay only the batch's first N rows; empty: all of them).
 SERVE_ARGS ?=
 INPUT ?=
 OUTPUT ?=
-export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV MODULE IMAGE_NAME MODEL_PATH BASE_IMAGE IMAGE_VERSION CONTAINERS_CONF INPUT OUTPUT
+MONITORING_ROWS ?=
+export BASELINE GATES_FROM ARTIFACT STAGE VERSION REV MODULE IMAGE_NAME MODEL_PATH BASE_IMAGE IMAGE_VERSION CONTAINERS_CONF INPUT OUTPUT MONITORING_ROWS
 gate_flags = $${BASELINE:+--baseline "$$BASELINE"} --gates-from "$$GATES_FROM"
 TEST_NEEDS := $(STAMP)
 
@@ -168,13 +170,14 @@ predict: $(STAMP) ## Score a file in batches: INPUT=batch.csv OUTPUT=scored.parq
 serve: $(STAMP) ## Serve the model over HTTP on 127.0.0.1:8000 (params.yaml's serve section) [SERVE_ARGS="--stage prod"]
 	$(BIN)/python -m pipeline.serve $(SERVE_ARGS)
 
-monitoring: $(STAMP) ## Serve the model, replay the current batch to it, then monitor its logs (reports/monitoring.*)
+monitoring: $(STAMP) ## Serve the model, replay the current batch to it, then monitor its logs [MONITORING_ROWS=N]
 	@set -e; logs=data/monitoring/logs; mkdir -p "$$logs"; rm -f "$$logs/demo.jsonl"; \
 	port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	$(BIN)/python -m pipeline.serve --port "$$port" --prediction-log "$$logs/demo.jsonl" & server=$$!; \
 	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
 	$(BIN)/python -m pipeline.replay "$$($(BIN)/python -c 'from pipeline.params import load_params; print(load_params().paths.validated_current)')" \
-		--url "http://127.0.0.1:$$port" --wait 60 --labels-out data/monitoring/labels.csv --labels-if-any; \
+		--url "http://127.0.0.1:$$port" --wait 60 --labels-out data/monitoring/labels.csv --labels-if-any \
+		$${MONITORING_ROWS:+--max-rows "$$MONITORING_ROWS"}; \
 	kill $$server; wait $$server 2>/dev/null || true; trap - EXIT; \
 	labels=; [ ! -f data/monitoring/labels.csv ] || labels="--labels data/monitoring/labels.csv"; \
 	status=0; $(BIN)/python -m pipeline.monitor "$$logs" $$labels || status=$$?; \

@@ -1,6 +1,7 @@
 """Replay: send a file's rows to a running server as requests, as production traffic would come.
 
-    python -m pipeline.replay FILE --url http://127.0.0.1:8000 [--rows-per-request 10] [--labels-out labels.csv]
+    python -m pipeline.replay FILE --url http://127.0.0.1:8000 [--rows-per-request 10] [--max-rows N]
+        [--labels-out labels.csv [--labels-if-any]]
 
 Each request carries `X-Request-ID: replay-<first row>`, so the canary share
 and the logs are the same on every run. The target, when the file has it, is
@@ -78,9 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--labels-if-any", action="store_true", help="with --labels-out: no id or no target is a note, not an error"
     )
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the server's /healthz first")
+    parser.add_argument("--max-rows", type=int, help="replay only the file's first N rows (default: all)")
     args = parser.parse_args(argv)
     if args.rows_per_request < 1:
         raise ConfigError(f"--rows-per-request must be at least 1 (got {args.rows_per_request})")
+    if args.max_rows is not None and args.max_rows < 1:
+        raise ConfigError(f"--max-rows must be at least 1 (got {args.max_rows})")
     from pipeline.checks import text_columns
     from pipeline.features import contract_schema, features_of
     from pipeline.files import read_table, write_csv
@@ -90,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     contract = contract_schema()
     features = features_of(contract)
     frame = read_table(args.file, text_columns(contract))
+    if args.max_rows is not None:
+        frame = frame.head(args.max_rows)  # the labels written are the replayed rows' too
     if args.labels_out:
         labels = late_labels(frame, features)
         if isinstance(labels, str):

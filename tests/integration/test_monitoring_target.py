@@ -2,7 +2,8 @@
 
 What the README's "In production" section shows, in every project: a copy of
 the reproduced project runs the target; the logs must hold one answered
-request per row of the validated current batch, and the monitor's report
+request per replayed row of the validated current batch (its first
+`MONITORING_ROWS`), and the monitor's report
 (JSON, markdown, HTML) must describe that window: its health and, when the
 contract has an id and the batch its labels, its performance (otherwise no
 labels file is left behind).
@@ -15,6 +16,7 @@ import json
 import pytest
 
 pytestmark = pytest.mark.integration
+REPLAYED = 40  # rows of the current batch replayed to the server (MONITORING_ROWS)
 
 
 def test_make_monitoring_serves_replays_and_reports(workspace, make, features):
@@ -22,8 +24,8 @@ def test_make_monitoring_serves_replays_and_reports(workspace, make, features):
     paths = ws.params()["paths"]
     import pandas as pd
 
-    current = pd.read_parquet(ws.path / paths["validated_current"])
-    make("monitoring")
+    current = pd.read_parquet(ws.path / paths["validated_current"]).head(REPLAYED)  # bounded at any data size
+    make("monitoring", f"MONITORING_ROWS={REPLAYED}")
     logs = sorted((ws.path / paths["prediction_logs"]).glob("*.jsonl"))
     assert [log.name for log in logs] == ["demo.jsonl"]
     records = [json.loads(line) for line in logs[0].read_text(encoding="utf-8").splitlines()]

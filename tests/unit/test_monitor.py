@@ -295,3 +295,18 @@ def test_late_labels_are_the_id_and_the_target_or_the_reason_there_are_none(toy_
     assert late_labels(frame.drop(columns=[features.target]), features) == "the file has no target column 'label'"
     without_id = features_of(schema.remove_columns([features.id]))
     assert late_labels(frame, without_id) == "the contract has no id column to join labels on"
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--max-rows", "0"), ("--rows-per-request", "0")])
+def test_replay_refuses_a_count_below_one_in_one_line(flag, value, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.replay", str(tmp_path / "rows.csv"), flag, value],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {flag} must be at least 1 (got 0)"
