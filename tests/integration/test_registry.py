@@ -94,7 +94,7 @@ def run_deploy_workflow(ws, tag: str, secret: str) -> dict[str, str]:
     return run_deploy_job(ws, "fetch", {"github.ref_name": tag, "secrets.DVC_CONFIG_LOCAL": secret})
 
 
-def test_register_promote_a_second_version_and_roll_back(workspace, make, tmp_path):
+def test_register_promote_a_second_version_and_roll_back(workspace, make, tmp_path, features):
     model = workspace.params()["paths"]["model"]
     assert declared(workspace)["model"]["path"] == model
     workspace.set_remote(tmp_path / "remote")
@@ -114,7 +114,8 @@ def test_register_promote_a_second_version_and_roll_back(workspace, make, tmp_pa
     # nothing downstream of train, so only that stage runs).
     params = workspace.path / "params.yaml"
     family = workspace.params()["train"]["model"]
-    other = "random_forest" if family != "random_forest" else "hist_gradient_boosting"
+    linear = "logistic_regression" if features.is_classification else "ridge"  # quick to fit at any data size
+    other = linear if family != linear else "hist_gradient_boosting"
     text = params.read_text(encoding="utf-8")
     params.write_text(text.replace(f"model: {family}", f"model: {other}", 1), encoding="utf-8")
     assert workspace.params()["train"]["model"] == other
