@@ -75,8 +75,7 @@ def check_frame(
     try:
         validated = contract.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        failures = sorted(failures + summarize(errors.failure_cases), key=_failure_order)
-        return FileReport(path, len(frame), labelled, failures), None
+        failures, validated = failures + summarize(errors.failure_cases), None
     if failures:
         return FileReport(path, len(frame), labelled, sorted(failures, key=_failure_order)), None
     return FileReport(path, len(frame), labelled, []), validated
@@ -93,6 +92,17 @@ def _failure_order(failure: Failure) -> tuple:
     return (failure.column is None, failure.column or "", failure.check)
 
 
+def boolean_columns(contract: pa.DataFrameSchema) -> tuple[str, ...]:
+    """The contract's boolean columns (numpy's bool or pandas' nullable boolean)."""
+    import pandas as pd
+
+    return tuple(
+        name
+        for name, column in contract.columns.items()
+        if column.dtype is not None and pd.api.types.is_bool_dtype(column.dtype.type)
+    )
+
+
 def boolean_failures(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> list[Failure]:
     """What coercion to bool would hide, in the contract's boolean columns.
 
@@ -101,14 +111,13 @@ def boolean_failures(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> list[
     A boolean column takes true, false, 0 and 1; nulls only where it is nullable.
     """
     import numpy as np
-    import pandas as pd
 
     def rows_of(positions) -> list[int]:  # the frame's row labels, as pandera's failure cases name rows
         return sorted(int(label) for label in frame.index[positions])[:ROWS_PER_CHECK]
 
     failures = []
-    for name, column in contract.columns.items():
-        if name not in frame.columns or column.dtype is None or not pd.api.types.is_bool_dtype(column.dtype.type):
+    for name in boolean_columns(contract):
+        if name not in frame.columns:
             continue
         series = frame[name]
         if series.dtype == bool:
@@ -121,7 +130,7 @@ def boolean_failures(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> list[
             examples = list(dict.fromkeys(repr(str(values[i])) for i in bad))[:EXAMPLES_PER_CHECK]
             failures.append(Failure(name, "is_boolean", len(bad), examples, rows_of(bad)))
         nulls = np.flatnonzero(missing)
-        if len(nulls) and not column.nullable:
+        if len(nulls) and not contract.columns[name].nullable:
             failures.append(Failure(name, "not_nullable", len(nulls), [], rows_of(nulls)))
     return failures
 
@@ -173,17 +182,12 @@ class FrameChecker:
     """
 
     def __init__(self, contract: pa.DataFrameSchema, labels_optional: bool = False):
-        import pandas as pd
-
         self.contract = contract
         self.labels_optional = labels_optional
         self.target = features_of(contract).target
         self._schemas: dict[bool, pa.DataFrameSchema] = {True: contract}
         self._columns = _compiled(contract)
-        self._booleans = any(
-            column.dtype is not None and pd.api.types.is_bool_dtype(column.dtype.type)
-            for column in contract.columns.values()
-        )
+        self._booleans = bool(boolean_columns(contract))
         self._engine_dtypes: dict[object, object] = {}
 
     def check(self, frame: pd.DataFrame, path: str) -> tuple[FileReport, pd.DataFrame | None]:

@@ -50,11 +50,7 @@ def now() -> str:
 
 
 def plain(value: object) -> object:
-    """A JSON value: numpy scalars become Python ones; NaN, infinities and pandas' NA and NaT become null."""
-    import pandas as pd
-
-    if value is pd.NA or value is pd.NaT:
-        return None
+    """A JSON value: numpy scalars become Python ones, NaN and infinities become null."""
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -79,10 +75,13 @@ def prediction_records(
     shadow: bool = False,
 ) -> list[dict]:
     """One `prediction` record per row of a scored request or batch (`role`, `shadow`: the server's canary)."""
+    import pandas as pd
+
     from pipeline.predictions import PREDICTION, proba_column
 
     columns = list(inputs.columns)
     values = inputs.to_numpy(dtype=object)
+    values[pd.isna(values)] = None  # every null, pandas' own (NA, NaT) included: JSON null
     predicted = scored[PREDICTION].to_numpy(dtype=object)
     proba = {cls: scored[proba_column(cls)].to_numpy() for cls in classes}
     records = []
