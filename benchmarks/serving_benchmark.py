@@ -189,9 +189,10 @@ def request(port: int, method: str, path: str, body: bytes | None) -> tuple[int,
         connection.close()
 
 
-def start_ratchet(model: Path, work: Path) -> Served:
+def start_ratchet(model: Path, work: Path, workers: int) -> Served:
     port = free_port()
     command = [str(RATCHET_PYTHON), "-m", "pipeline.serve", "--model", str(model), "--port", str(port)]
+    command += ["--workers", str(workers)]
     return Served("ratchet", command, port, ("/predict", "/readyz", "/healthz"), ROOT, work / "ratchet.log")
 
 
@@ -315,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="rows in the batch payload")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16], help="closed-loop concurrency levels")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (servers alternate the lead)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Ratchet's server processes (MLServer's default is two: HTTP and model)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/serving.json"))
     args = parser.parse_args(argv)
     for python in (RATCHET_PYTHON, MLSERVER_PYTHON):
@@ -344,12 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "clients": args.clients,
         "rounds": args.rounds,
+        "ratchet_workers": args.workers,
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         servers = {}
         try:
-            servers["ratchet"] = start_ratchet(Path(args.model), work)
+            servers["ratchet"] = start_ratchet(Path(args.model), work, args.workers)
             servers["mlserver"] = start_mlserver(Path(args.model), work)
             # The same answers as the floor, then warm-up.
             for rows, payload in payloads.items():

@@ -10,9 +10,11 @@ None, never a made-up number.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: params.py reads this module's names, and the gate needs no pandas
+    import numpy as np
+    import pandas as pd
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "median_ae", "r2")
@@ -23,6 +25,8 @@ LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "median_ae"})
 
 def predicted_labels(proba: np.ndarray, classes: Sequence) -> np.ndarray:
     """The most probable class per row, in the classes' own dtype (numbers stay numbers)."""
+    import numpy as np
+
     return np.asarray(classes)[proba.argmax(axis=1)]
 
 
@@ -37,6 +41,8 @@ def score_classification(
     """
     import warnings
 
+    import numpy as np
+    import pandas as pd
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 
     classes = list(classes)
@@ -71,6 +77,7 @@ def score_regression(y_true: pd.Series | np.ndarray, y_pred: np.ndarray) -> dict
 
     R² is None when the true values are all equal: it divides by their spread.
     """
+    import numpy as np
     from sklearn.metrics import mean_absolute_error, median_absolute_error, r2_score, root_mean_squared_error
 
     y_true = np.asarray(y_true, dtype="float64")

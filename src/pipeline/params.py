@@ -20,6 +20,7 @@ from pipeline.errors import ConfigError
 
 PARAMS_FILE = Path("params.yaml")
 MAX_ROWS = 10**10  # a row-count knob beyond this is a typo
+MAX_WORKERS = 64  # server processes (serve.workers, serve --workers)
 
 
 class Strict(BaseModel):
@@ -117,6 +118,7 @@ class ServeParams(Strict):
     max_request_bytes: Annotated[int, Field(ge=1_024, le=1_073_741_824)]
     max_rows: Annotated[int, Field(ge=1, le=10_000_000)]
     prediction_log: str | None
+    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1  # absent from projects made before 0.3.0
 
 
 class RetrainData(Strict):

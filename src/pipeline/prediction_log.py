@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from pipeline.features import Features
 
 QUEUE_LINES = 10_000
-FLUSH_SECONDS = 0.5
 
 
 def now() -> str:
@@ -113,18 +112,29 @@ def line(record: dict) -> str:
 
 
 class PredictionLog:
-    """Lines appended to a file by a background thread; `submit` never blocks a request."""
+    """Lines appended to a file by a background thread; `submit` never blocks a request.
+
+    The thread starts with the first line, in the process that submits it: a
+    server that forks its workers after building the app (`serve --workers`)
+    gives each worker a thread of its own. Each thread appends what it has
+    queued in one `write` to a file opened with O_APPEND, so the lines of
+    several workers sharing one log never interleave within a line.
+    """
 
     def __init__(self, path: str | Path, on_drop: Callable[[int], None] | None = None, size: int = QUEUE_LINES):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._queue: queue.Queue[list[dict] | None] = queue.Queue(maxsize=size)
+        self._size = size
         self._on_drop = on_drop
         self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._thread.start()
+        self._queue: queue.Queue[list[dict] | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._owner = 0  # the process whose thread writes
+        self._starting = threading.Lock()
 
     def submit(self, records: list[dict]) -> None:
+        if self._owner != os.getpid():
+            self._start()
         try:
             self._queue.put_nowait(records)
         except queue.Full:
@@ -133,24 +143,36 @@ class PredictionLog:
                 self._on_drop(len(records))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout)
+        """Write what is queued, then stop the thread (this process's; nothing to do if it never wrote)."""
+        if self._owner == os.getpid() and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._owner = 0
 
-    def _run(self) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            while True:
-                try:
-                    records = self._queue.get(timeout=FLUSH_SECONDS)
-                except queue.Empty:
-                    handle.flush()
-                    continue
-                if records is None:
-                    handle.flush()
-                    return
-                handle.writelines(line(record) for record in records)
-                if self._queue.empty():
-                    handle.flush()
+    def _start(self) -> None:
+        with self._starting:  # the event loop and a shadow canary's thread may both submit first
+            if self._owner == os.getpid():
+                return
+            self._queue = queue.Queue(maxsize=self._size)
+            self._thread = threading.Thread(target=self._run, args=(self._queue,), name="prediction-log", daemon=True)
+            self._thread.start()
+            self._owner = os.getpid()
+
+    def _run(self, lines: queue.Queue[list[dict] | None]) -> None:
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            done = False
+            while not done:
+                batches = [lines.get()]
+                while batches[-1] is not None and not lines.empty() and len(batches) < 1_000:
+                    batches.append(lines.get_nowait())
+                done = batches[-1] is None
+                data = "".join(line(record) for batch in batches if batch is not None for record in batch)
+                written = memoryview(data.encode("utf-8"))
+                while written:
+                    written = written[os.write(descriptor, written) :]
+        finally:
+            os.close(descriptor)
 
 
 class BatchLog:

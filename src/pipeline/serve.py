@@ -35,6 +35,7 @@ version and role; `python -m pipeline.monitor --canary` compares the two.
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
 # types (`request: Request`) at runtime, and Request is imported inside create_app.
 import argparse
+import contextlib
 import gc
 import hashlib
 import json
@@ -63,6 +64,9 @@ FORMATS = ("dataframe_records", "dataframe_split")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+WORKER_MIN_SECONDS = 5.0  # a worker that dies sooner is not restarted: it would die again
 
 ROLES = ("prod", "canary")
 MODES = ("split", "shadow")
@@ -165,7 +169,7 @@ def contract_failures(frame: "pd.DataFrame", checker: "FrameChecker") -> "tuple[
     """The contract's verdict on a request frame: failures as the 422 body lists them, and the coerced frame."""
     from dataclasses import asdict
 
-    report, validated = checker.check(frame, "request")
+    report, validated = checker.check(frame, "request", objects=True)  # parse_request's frame
     return [asdict(failure) for failure in report.failures], validated
 
 
@@ -203,47 +207,59 @@ class Measure:
 
 
 class Metrics:
-    """The app's Prometheus metrics, in a registry of its own (with the process's CPU and memory)."""
+    """The app's Prometheus metrics, in a registry of its own (with the process's CPU and memory).
+
+    With several workers (`--workers`, PROMETHEUS_MULTIPROC_DIR set before prometheus_client is
+    imported), each worker's counts live in files of that directory and `/metrics` adds them up
+    whichever worker answers it (prometheus_client's multiprocess mode); the process metrics are
+    then the answering worker's own.
+    """
 
     def __init__(self, loaded: "LoadedModel", classes: Sequence, canary: "Canary | None" = None):
         from prometheus_client import CollectorRegistry, Counter, Histogram, Info, PlatformCollector, ProcessCollector
 
-        self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry()  # what /metrics shows
+        counted = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            MultiProcessCollector(self.registry)
+            counted = CollectorRegistry()  # the counters' own values are read from the files, not from here
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.requests = Counter(
-            "ratchet_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=self.registry
+            "ratchet_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=counted
         )
         self.latency = Histogram(
             "ratchet_request_duration_seconds",
             "Request latency by endpoint, from the request's arrival to its answer",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=counted,
         )
         self.predictions = Counter(
             "ratchet_predictions",
             "Predictions made, by predicted class (regression: class is 'value')",
             ["class"],
-            registry=self.registry,
+            registry=counted,
         )
-        self.rows = Counter("ratchet_predicted_rows", "Rows scored", registry=self.registry)
+        self.rows = Counter("ratchet_predicted_rows", "Rows scored", registry=counted)
         self.model_rows = Counter(
             "ratchet_model_rows",
             "Rows scored by each model: its role (prod or canary) and version; shadow rows count for the canary",
             ["role", "version"],
-            registry=self.registry,
+            registry=counted,
         )
         self.failures = Counter(
             "ratchet_validation_failures",
             "Contract failures in requests, by column and check",
             ["column", "check"],
-            registry=self.registry,
+            registry=counted,
         )
         self.dropped = Counter(
             "ratchet_prediction_log_dropped",
             "Prediction log lines dropped because the queue was full",
-            registry=self.registry,
+            registry=counted,
         )
         Info("ratchet_model", "The model being served", registry=self.registry).info(
             {"version": loaded.version, "source": loaded.source}
@@ -536,6 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prediction-log", help="append one JSON line per prediction here (serve.prediction_log)")
     parser.add_argument("--max-request-bytes", type=int, help="default: serve.max_request_bytes in params.yaml")
     parser.add_argument("--max-rows", type=int, help="default: serve.max_rows in params.yaml")
+    parser.add_argument("--workers", type=int, help="server processes sharing the port (default: serve.workers)")
     canary = parser.add_mutually_exclusive_group()
     canary.add_argument("--canary-model", help="a second model file, served beside prod as its canary")
     canary.add_argument("--canary-stage", help="the version a registry stage holds as the canary, e.g. canary")
@@ -546,15 +563,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # parallelism is across requests, and on a busy machine OpenMP's spinning threads turn a one-row
     # predict_proba into tens of milliseconds (benchmarks/serving_benchmark.py). An explicit value wins.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import uvicorn
-
     from pipeline.errors import ConfigError
     from pipeline.features import contract_schema
     from pipeline.model_source import from_file, from_stage, resolve
-    from pipeline.params import load_params
+    from pipeline.params import MAX_WORKERS, load_params
     from pipeline.prediction_log import PredictionLog
 
     params = load_params()  # the serving image carries params.yaml too
+    workers = params.serve.workers if args.workers is None else args.workers
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS} (got {workers})")
     contract = contract_schema()
     if args.model_version and not args.stage:
         loaded = from_file(args.model or params.paths.model, args.model_version)
@@ -574,6 +592,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     limits = Limits(args.max_request_bytes or params.serve.max_request_bytes, args.max_rows or params.serve.max_rows)
     log_path = args.prediction_log or params.serve.prediction_log
     log = PredictionLog(log_path) if log_path else None
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # Before prometheus_client is imported (create_app): the workers' counts go to files there.
+        metrics_dir = tempfile.TemporaryDirectory(prefix="ratchet-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     app = create_app(loaded, contract, limits, log, canary)
     # What is built by now (modules, the model, the app) lives as long as the process: frozen, it is out of
     # the collector's sight, so a full collection no longer walks its 240,000 objects (over 100 ms on the
@@ -581,18 +606,100 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
     host, port = args.host or params.serve.host, args.port or params.serve.port
-    print(f"serving {loaded.version} ({loaded.source}) on http://{host}:{port}", file=sys.stderr)
+    print(
+        f"serving {loaded.version} ({loaded.source}) on http://{host}:{port}"
+        + (f" with {workers} workers" if workers > 1 else ""),
+        file=sys.stderr,
+    )
     if canary is not None:
         print(
             f"canary {canary.loaded.version} ({canary.loaded.source}): {canary.mode}, share {canary.share:g}",
             file=sys.stderr,
         )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return run_workers(app, host, port, workers, log)
     finally:
-        if log is not None:
-            log.close()
-    return 0
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
+
+
+def run_workers(app: "FastAPI", host: str, port: int, workers: int, log: "PredictionLog | None") -> int:
+    """Serve until SIGTERM or SIGINT: in this process, or in `workers` processes forked from it.
+
+    The workers share the listening socket, the loaded model and the app (copy-on-write: the
+    model is loaded once), like gunicorn's preloading. This process only supervises: it forwards
+    SIGTERM and SIGINT to every worker and waits for them (each finishes its requests and writes
+    its queued log lines), and replaces a worker that dies, unless it died within its first
+    seconds, which would repeat: then it stops them all and exits 1.
+    """
+    import signal
+
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            if log is not None:
+                log.close()
+        return 0
+    listening = config.bind_socket()
+    supervisor = os.getpid()
+    started: dict[int, float] = {}
+
+    def fork() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: uvicorn installs its own signal handlers
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            if sys.platform == "linux":  # the worker goes when the supervisor goes, even killed
+                import ctypes
+
+                ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != supervisor:
+                os._exit(1)
+            code = 1
+            try:
+                uvicorn.Server(config).run(sockets=[listening])
+                code = 0
+            finally:
+                if log is not None:
+                    log.close()
+                os._exit(code)
+        started[pid] = time.monotonic()
+
+    stopping = []
+
+    def stop(signum, _frame) -> None:
+        stopping.append(signum)
+        for pid in list(started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        fork()
+    code = 0
+    while started:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        since = time.monotonic() - started.pop(pid, time.monotonic())
+        if stopping:
+            continue
+        exit_code = os.waitstatus_to_exitcode(status)
+        print(f"worker {pid} stopped (exit code {exit_code}) after {since:.1f} s", file=sys.stderr)
+        if since < WORKER_MIN_SECONDS:
+            print("it stopped too soon to be restarted: stopping every worker", file=sys.stderr)
+            code = 1
+            stop(signal.SIGTERM, None)
+        else:
+            fork()
+    listening.close()
+    return code
 
 
 if __name__ == "__main__":

@@ -97,11 +97,13 @@ def stop_server(server: Server) -> str:
     return out
 
 
-@pytest.fixture(scope="module")
-def served(fitted, tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
+def served(fitted, tmp_path_factory, request):
+    """The server, in one process and with two forked workers (metrics and the log shared between them)."""
     model, _ = fitted
     log = tmp_path_factory.mktemp("logs") / "predictions.jsonl"
-    server = start_server(model, log, "--max-request-bytes", "65536", "--max-rows", "500")
+    limits = ("--max-request-bytes", "65536", "--max-rows", "500")
+    server = start_server(model, log, *limits, "--workers", str(request.param))
     yield server
     output = stop_server(server)
     assert "Traceback" not in output, output

@@ -338,6 +338,8 @@ BOUNDS = [
     ("serve.max_request_bytes", 1_073_741_824, "max", True),
     ("serve.max_rows", 1, "min", True),
     ("serve.max_rows", 10_000_000, "max", True),
+    ("serve.workers", 1, "min", True),
+    ("serve.workers", 64, "max", True),
     ("retrain.max_drift_share", 0, "min", False),
     ("retrain.max_drift_share", 1, "max", True),
     ("retrain.max_metric_drop", 0, "min", True),
@@ -367,6 +369,7 @@ BOUNDS = [
 ]
 INTEGER_KEYS = {
     "max_iter",
+    "workers",
     "max_leaf_nodes",
     "n_estimators",
     "max_depth",
