@@ -48,7 +48,7 @@ def save_model(model: Pipeline, path: str | Path) -> None:
 
 def load_model(path: str | Path) -> Pipeline:
     """The fitted pipeline in a skops file; any damage or untrusted content is a PipelineError naming the file."""
-    import skops.io as sio
+    sio = _skops_io()
     from sklearn.pipeline import Pipeline
 
     path = Path(path)
@@ -68,6 +68,33 @@ def load_model(path: str | Path) -> Pipeline:
     if not isinstance(model, Pipeline) or not hasattr(model, "predict"):
         raise PipelineError(f"{path}: holds a {type(model).__name__}, not a fitted scikit-learn pipeline; {restore}")
     return model
+
+
+# Imported by skops' table of scikit-learn's estimators only because dask is installed (the Dask path):
+# scikit-learn's vendored array-api-compat has a dask subpackage that imports dask.array. Nothing here
+# hands dask arrays to scikit-learn.
+_NOT_AN_ESTIMATOR_PACKAGE = "sklearn.externals.array_api_compat.dask"
+
+
+def _skops_io():
+    """`skops.io`, imported without the dask.array import its estimator table would pull in (0.6 s a process).
+
+    skops builds that table at import by walking every scikit-learn package (`all_estimators`), which
+    imports each package it walks and skips those that fail to import. For that walk only, the
+    array-api-compat dask package is marked as not importable; afterwards it imports normally again.
+    """
+    import sys
+
+    if "skops.io" in sys.modules or _NOT_AN_ESTIMATOR_PACKAGE in sys.modules:
+        import skops.io
+
+        return skops.io
+    sys.modules[_NOT_AN_ESTIMATOR_PACKAGE] = None  # `import` raises ImportError, which the walk skips
+    try:
+        import skops.io
+    finally:
+        del sys.modules[_NOT_AN_ESTIMATOR_PACKAGE]
+    return skops.io
 
 
 def _reason(error: Exception) -> str:
@@ -118,7 +145,7 @@ def verify_against_lock(path: str | Path, lock_file: str | Path = "dvc.lock") ->
 
 def canonical_dump(model: object) -> bytes:
     """skops bytes with object ids renumbered, entries sorted and timestamps fixed."""
-    import skops.io as sio
+    sio = _skops_io()
 
     source = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
     renumber: dict[str, str] = {}

@@ -9,6 +9,7 @@ run, never a traceback, and never load untrusted code.
 from __future__ import annotations
 
 import io
+import json
 import operator
 import subprocess
 import sys
@@ -180,3 +181,21 @@ def test_verify_against_lock(good_file, tmp_path, monkeypatch):
     with pytest.raises(PipelineError, match=r"is not the \w+ that dvc\.lock records") as error:
         verify_against_lock(model)
     assert "dvc pull" in str(error.value)
+
+
+def test_loading_a_model_imports_no_dask_and_trusts_the_same_estimators(good_file):
+    """skops' estimator table, built without the dask.array import the walk would pull in, is the same table."""
+    script = (
+        "import json, sys\n"
+        "from pipeline.model_store import load_model\n"
+        f"load_model({str(good_file)!r})\n"
+        "from skops.io import _trusted_types as t\n"
+        "print(json.dumps({'dask': 'dask.array' in sys.modules, 'names': sorted(t.SKLEARN_ESTIMATOR_TYPE_NAMES)}))\n"
+    )
+    plain = "import json, skops.io._trusted_types as t; print(json.dumps(sorted(t.SKLEARN_ESTIMATOR_TYPE_NAMES)))"
+    ours = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300)
+    theirs = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True, check=True, timeout=300)
+    loaded = json.loads(ours.stdout)
+    assert loaded["dask"] is False
+    assert loaded["names"] == json.loads(theirs.stdout)
+    assert len(loaded["names"]) > 100  # every scikit-learn estimator, the pipeline's among them
