@@ -40,11 +40,26 @@ def predict_arrays(model: Pipeline, frame: pd.DataFrame, features: Features) -> 
 
     from pipeline.metrics import predicted_labels
 
-    X = frame[features.columns]
+    X = frame if selects_by_name(model) else frame[features.columns]
     if features.is_classification:
         proba = model.predict_proba(X)
         return predicted_labels(proba, list(model.classes_)), proba
     return np.asarray(model.predict(X), dtype="float64"), None
+
+
+def selects_by_name(model: Pipeline) -> bool:
+    """Whether the model picks its columns by name itself (train's pipeline: a ColumnTransformer first, the rest
+    dropped), so a frame with more columns, in any order, gets the same predictions without a copy of the
+    feature columns first (1 ms of a request, a copy of each batch)."""
+    from sklearn.compose import ColumnTransformer
+
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if steps else None
+    return (
+        isinstance(first, ColumnTransformer)
+        and first.remainder == "drop"
+        and all(isinstance(name, str) for name in getattr(first, "feature_names_in_", [None]))
+    )
 
 
 def score(model: Pipeline, frame: pd.DataFrame, features: Features, version: str) -> pd.DataFrame:

@@ -199,3 +199,16 @@ def test_loading_a_model_imports_no_dask_and_trusts_the_same_estimators(good_fil
     assert loaded["dask"] is False
     assert loaded["names"] == json.loads(theirs.stdout)
     assert len(loaded["names"]) > 100  # every scikit-learn estimator, the pipeline's among them
+
+
+def test_every_model_family_selects_its_columns_by_name(fitted):
+    """Scoring a frame with more columns, in another order, gives the predictions of its feature columns alone."""
+    from pipeline.predictions import predict_arrays, selects_by_name
+
+    for (task, family), (model, X, _, features) in fitted.items():
+        assert selects_by_name(model), (task, family)
+        wider = X.assign(not_a_feature="x", another=1.5)[["another", *reversed(X.columns), "not_a_feature"]]
+        predicted, proba = predict_arrays(model, wider, features)
+        expected = model.predict_proba(X) if features.is_classification else model.predict(X)
+        assert np.array_equal(proba if features.is_classification else predicted, expected), (task, family)
+    assert not selects_by_name(LogisticRegression())  # anything else gets its feature columns selected
