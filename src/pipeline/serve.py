@@ -647,6 +647,7 @@ def run_workers(app: "FastAPI", host: str, port: int, workers: int, log: "Predic
     listening = config.bind_socket()
     supervisor = os.getpid()
     started: dict[int, float] = {}
+    stopping: list[int] = []
 
     def fork() -> None:
         pid = os.fork()
@@ -663,13 +664,17 @@ def run_workers(app: "FastAPI", host: str, port: int, workers: int, log: "Predic
             try:
                 uvicorn.Server(config).run(sockets=[listening])
                 code = 0
+            except BaseException as error:  # os._exit below would lose it: the operator sees why
+                _print_failure(error)
             finally:
                 if log is not None:
                     log.close()
-                os._exit(code)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)  # not the supervisor's exit path: its atexit and finally blocks are its own
         started[pid] = time.monotonic()
-
-    stopping = []
+        if stopping:  # a signal came between the fork and the line above: this worker missed it
+            os.kill(pid, signal.SIGTERM)
 
     def stop(signum, _frame) -> None:
         stopping.append(signum)

@@ -221,8 +221,9 @@ def _wait_until_ready(container_id: str, url: str) -> None:
 
 
 @contextlib.contextmanager
-def _running(image: ServeImage) -> Iterator[Serving]:
-    container_id = podman("run", "--detach", f"--publish={LOOPBACK}::8000", image.ref).stdout.strip()
+def _running(image: ServeImage, *flags: str) -> Iterator[Serving]:
+    """A container of the image; `flags` go to `pipeline.serve` after the image's own."""
+    container_id = podman("run", "--detach", f"--publish={LOOPBACK}::8000", image.ref, *flags).stdout.strip()
     try:
         host_port = podman("port", container_id, "8000").stdout.strip()  # 127.0.0.1:PORT
         url = f"http://{host_port}"
@@ -243,5 +244,5 @@ def serving(serve_image: ServeImage) -> Iterator[Serving]:
 
 @pytest.fixture
 def start_serving(serve_image: ServeImage):
-    """A context manager that runs a fresh container of the image, for tests that stop it themselves."""
-    return lambda: _running(serve_image)
+    """A context manager that runs a fresh container of the image (flags for the server), for tests that stop it."""
+    return lambda *flags: _running(serve_image, *flags)

@@ -55,8 +55,13 @@ def test_only_the_serving_dependencies_are_installed(serving):
     assert found == list(SERVE_EXTRA)
 
 
-def test_stops_cleanly_on_sigterm(start_serving):
-    with start_serving() as container:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stops_cleanly_on_sigterm(start_serving, workers):
+    with start_serving("--workers", workers) as container:
+        status, ready = container.get("/readyz")
+        assert status == 200, ready
+        children = container.exec("cat", "/proc/1/task/1/children").stdout.split()  # the server is PID 1
+        assert len(children) == (0 if workers == "1" else 2), children
         container.stop()
         state = container.state()
     assert (state["Status"], state["ExitCode"]) == ("exited", 0)
