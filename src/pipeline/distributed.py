@@ -55,7 +55,9 @@ class Runner:
                     "a Dask scheduler was given, but dask is not installed: install the `scale` extra"
                 ) from None
             try:
-                self.client = Client(address, timeout="30s")
+                # How long to try: Dask's own setting (distributed.comm.timeouts.connect, 30 s by default;
+                # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s in the environment).
+                self.client = Client(address)
             except OSError as error:
                 raise PipelineError(f"cannot reach the Dask scheduler at {address}: {error}") from None
 

@@ -147,7 +147,8 @@ def test_the_command_lines_take_a_scheduler_address(cluster, data, tmp_path):
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(data, tmp_path):
-    done = cli("pipeline.validate", data["current"], "--scheduler", "tcp://127.0.0.1:9")
+    quick = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}  # Dask's own setting: 30 s by default
+    done = cli("pipeline.validate", data["current"], "--scheduler", "tcp://127.0.0.1:9", env=quick)
     assert done.returncode == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr

@@ -51,10 +51,22 @@ def wait_for(condition, what: str):
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def requests_counted(server, status: str = "200") -> float:
-    text = server.get("/metrics")[1].decode()
-    found = re.search(rf'ratchet_requests_total\{{endpoint="/predict",status="{status}"\}} (\S+)', text)
-    return float(found.group(1)) if found else 0.0
+def requests_counted(server, expected: int) -> float:
+    """The count of answered /predict requests, once it reaches `expected` (or the deadline passes).
+
+    A request is counted just after its answer is sent, so the last answers' counts may land a
+    moment after the client has them.
+    """
+
+    def count() -> float:
+        text = server.get("/metrics")[1].decode()
+        found = re.search(r'ratchet_requests_total\{endpoint="/predict",status="200"\} (\S+)', text)
+        return float(found.group(1)) if found else 0.0
+
+    deadline = time.monotonic() + DEADLINE
+    while (counted := count()) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return counted
 
 
 def post_many(server, body: bytes, clients: int, each: int) -> list[int]:
@@ -93,7 +105,7 @@ def test_counts_survive_every_worker_being_replaced_and_a_killed_supervisor_take
     first = wait_for(lambda: len(children(supervisor)) == 2 and children(supervisor), "two workers")
 
     assert post_many(server, body, clients=4, each=5) == [200] * 20
-    assert requests_counted(server) == 20
+    assert requests_counted(server, 20) == 20
     time.sleep(5.5)  # a worker that dies in its first 5 s is not replaced (it would die again): outlive that
 
     for pid in first:  # one at a time, so the port is always served
@@ -102,7 +114,7 @@ def test_counts_survive_every_worker_being_replaced_and_a_killed_supervisor_take
     assert not set(children(supervisor)) & set(first)
 
     assert post_many(server, body, clients=2, each=3) == [200] * 6
-    assert requests_counted(server) == 26  # the dead workers' 20 are still counted
+    assert requests_counted(server, 26) == 26  # the dead workers' 20 are still counted
 
     workers = children(supervisor)
     servers.running.remove(server)
