@@ -289,11 +289,8 @@ class FrameChecker:
     def _number(self, column: _Column, series: pd.Series):
         """A float64 column from numbers: numpy's coercion and comparisons (pandas runs the same ones)."""
         if series.dtype == object:
-            raw = series.to_numpy()
-            if not {type(value) for value in raw} <= _NUMBERS:
-                return self._series(column, series)
-            values = raw.astype("float64")
-        elif series.dtype.kind in "fiu":
+            return self._numbers(column, series.to_numpy(), series.index)
+        if series.dtype.kind in "fiu":
             values = series.to_numpy().astype("float64")
         else:
             return self._series(column, series)
