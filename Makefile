@@ -105,7 +105,7 @@ conflicts: ## Fail when a template update (copier update) left conflict markers 
 
 run: conflicts $(STAMP) ## Reproduce the pipeline (dvc repro), then judge the quality gates
 	@git rev-parse -q --verify HEAD >/dev/null || { echo "error: commit once first (git add -A && git commit): DVC and DVCLive need a commit" >&2; exit 1; }
-	$(BIN)/dvc repro $(REPRO_FLAGS)
+	$(BIN)/python -m pipeline.preload -- $(BIN)/dvc repro $(REPRO_FLAGS)
 	$(BIN)/python -m pipeline.gate $(gate_flags)
 
 check: $(STAMP) ## Exit 1 unless every quality gate passes [BASELINE=main] [GATES_FROM=baseline] (what CI runs)

@@ -26,8 +26,20 @@ class ConfigError(PipelineError):
     exit_code = EXIT_BAD_CONFIG
 
 
-def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a stage's main and turn a PipelineError into a message and an exit code."""
+def run_main(
+    main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None, *, preloadable: bool = True
+) -> int:
+    """Run a stage's main and turn a PipelineError into a message and an exit code.
+
+    Under `python -m pipeline.preload` (`make run`), a command started from the shell hands its run to
+    the preload server, which has the heavy imports done already (see pipeline.preload).
+    """
+    if argv is None and preloadable:
+        from pipeline.preload import run_preloaded
+
+        code = run_preloaded()
+        if code is not None:
+            return code
     try:
         return main(argv)
     except PipelineError as error:

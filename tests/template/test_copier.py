@@ -271,6 +271,15 @@ def sh(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def assert_stages_ran_preloaded(run: subprocess.CompletedProcess) -> None:
+    """`make run` ran every stage it ran in the preload server (pipeline.preload), none on its own."""
+    output = run.stdout + run.stderr
+    served = re.search(r"preload: (\d+) stage run\(s\) forked from the preloaded server(.*)", output)
+    assert served, output[-3000:]
+    assert int(served[1]) == len(re.findall(r"Running stage '", output)) > 0, output[-3000:]
+    assert "in their own process" not in served[0]
+
+
 @pytest.mark.projects
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
 def test_a_new_project_on_real_data_runs_and_passes_its_own_tests(template, tmp_path, kind):
@@ -286,6 +295,7 @@ def test_a_new_project_on_real_data_runs_and_passes_its_own_tests(template, tmp_
     sh(project, "git", "commit", "-q", "-m", "Our data and its contract")
     run = sh(project, "make", "run")
     assert "All gates passed" in run.stderr + run.stdout
+    assert_stages_ran_preloaded(run)
     task = yaml.safe_load((project / "reports/eval/task.json").read_text())
     assert task["task"] == ("regression" if kind == "regression" else "classification")
     sh(project, "git", "add", "-A")
@@ -378,6 +388,7 @@ def test_a_project_of_the_first_release_updates_and_passes(history, tmp_path):
     sh(project, "git", "commit", "-q", "-m", "Update from the template to 0.2.0")
     run = sh(project, "make", "run")
     assert "All gates passed" in run.stderr + run.stdout
+    assert_stages_ran_preloaded(run)
     sh(project, "git", "add", "-A")
     sh(project, "git", "commit", "-q", "-m", "Results under 0.2.0")
     tested = sh(project, "make", "test")

@@ -1,0 +1,176 @@
+"""`python -m pipeline.preload -- dvc repro` (what `make run` runs): every stage forked from one server that has
+the heavy imports done, byte-identical results, the same failures, signals passed on, no process left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+# A command started before the server listens runs in its own process; these tests wait so that it is served.
+WAIT_FOR_SERVER = 'for i in $(seq 600); do [ -S "$RATCHET_PRELOAD_SOCKET" ] && break; sleep 0.05; done; '
+SERVED = re.compile(r"preload: (\d+) stage run\(s\) forked from the preloaded server")
+SLEEPER = """
+import os
+import time
+
+from pipeline.errors import run_main
+
+
+def main(argv):
+    print(os.getpid(), flush=True)
+    time.sleep(300)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))
+"""
+
+
+def _served(stderr: str) -> int:
+    found = SERVED.search(stderr)
+    assert found, stderr
+    return int(found[1])
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if _parent(int(entry.name)) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid), f"process {pid} is still running"
+
+
+def test_a_preloaded_repro_forks_every_stage_and_changes_no_byte(workspace):
+    before = workspace.lock_md5s()
+    result = workspace.python("-m", "pipeline.preload", "--", "dvc", "repro", "-f")
+    stages = workspace.stages()
+    assert set(result.stages_run) == set(stages), result.output
+    ours = [name for name, stage in stages.items() if str(stage["cmd"]).startswith("python -m pipeline.")]
+    assert _served(result.stderr) == len(ours), result.stderr
+    assert "in their own process" not in result.stderr
+    assert workspace.porcelain() == "", workspace.git("diff").stdout
+    assert workspace.lock_md5s() == before
+
+
+def test_a_failing_stage_fails_the_same_way_preloaded(project_copy):
+    bad = project_copy.path / "bad-params.yaml"
+    bad.write_text((project_copy.path / "params.yaml").read_text() + "\nunknown_section: {}\n")
+    own = project_copy.python("-m", "pipeline.params", str(bad), check=False)
+    preloaded = project_copy.python(
+        "-m", "pipeline.preload", "--", "sh", "-c", WAIT_FOR_SERVER + 'exec python -m pipeline.params "$0"', str(bad),
+        check=False,
+    )  # fmt: skip
+    assert own.returncode == preloaded.returncode == 2
+    assert own.stderr.startswith("error: ")
+    assert "unknown_section" in own.stderr
+    assert preloaded.stdout == own.stdout
+    assert preloaded.stderr.startswith(own.stderr)
+    assert _served(preloaded.stderr) == 1
+
+
+def test_a_stage_in_another_environment_runs_in_its_own_process_with_the_same_result(project_copy):
+    own = project_copy.python("-m", "pipeline.params", "--help")
+    helps = "python -m pipeline.params --help && RATCHET_TEST_OTHER=1 python -m pipeline.params --help"
+    script = WAIT_FOR_SERVER + helps
+    preloaded = project_copy.python("-m", "pipeline.preload", "--", "sh", "-c", script)
+    assert preloaded.stdout == own.stdout * 2
+    assert _served(preloaded.stderr) == 1
+    assert "in their own process: pipeline.params: its environment differs in RATCHET_TEST_OTHER" in preloaded.stderr
+
+
+def test_a_command_that_cannot_run_is_a_one_line_error(project_copy):
+    missing = project_copy.python("-m", "pipeline.preload", "--", "no-such-command-here", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: cannot run 'no-such-command-here'"), missing.stderr
+    assert "Traceback" not in missing.stderr
+    nothing = project_copy.python("-m", "pipeline.preload", check=False)
+    assert nothing.returncode == 2
+    assert "give the command to run" in nothing.stderr
+
+
+class _Sleeper:
+    """`python -m sleeper` under the preload command: the stage process, its run in the server, the server."""
+
+    def __init__(self, copy) -> None:
+        (copy.path / "sleeper.py").write_text(SLEEPER, encoding="utf-8")
+        self.command = subprocess.Popen(
+            ["python", "-m", "pipeline.preload", "--", "sh", "-c", WAIT_FOR_SERVER + "exec python -m sleeper"],
+            cwd=copy.path,
+            env=copy.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.run = int(self.command.stdout.readline())
+        children = _children(self.command.pid)
+        self.server = next(pid for pid in children if "--serve" in Path(f"/proc/{pid}/cmdline").read_text())
+        self.stage = next(pid for pid in children if pid != self.server)
+
+    def stop(self) -> None:
+        for pid in (self.command.pid, self.stage, self.run, self.server):
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.command.communicate(timeout=60)
+
+
+@pytest.fixture
+def sleeper(project_copy):
+    started = _Sleeper(project_copy)
+    yield started
+    started.stop()
+
+
+def test_the_run_is_forked_by_the_server_and_a_signal_to_the_stage_reaches_it(sleeper):
+    assert _parent(sleeper.run) == sleeper.server != sleeper.stage
+    os.kill(sleeper.stage, signal.SIGTERM)
+    _out, err = sleeper.command.communicate(timeout=60)
+    assert sleeper.command.returncode == 128 + signal.SIGTERM, err
+    for pid in (sleeper.run, sleeper.server):
+        _wait_gone(pid)
+
+
+def test_a_killed_stage_process_takes_its_run_along(sleeper):
+    os.kill(sleeper.stage, signal.SIGKILL)
+    _out, err = sleeper.command.communicate(timeout=60)
+    assert sleeper.command.returncode == 128 + signal.SIGKILL, err
+    _wait_gone(sleeper.run)
+    _wait_gone(sleeper.server)
+
+
+def test_when_the_preload_command_is_killed_its_server_and_runs_stop(sleeper):
+    os.kill(sleeper.command.pid, signal.SIGKILL)
+    for pid in (sleeper.server, sleeper.run, sleeper.stage):  # the stage process: "ended without an exit status"
+        _wait_gone(pid)
