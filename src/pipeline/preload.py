@@ -29,9 +29,7 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +45,9 @@ PRELOADED = (  # in the order the stages first need them
     "pandas",
     "pyarrow.parquet",
     "pandera.pandas",
+    "pandera.backends.pandas.register",  # pandera's checking backends, imported at a schema's first validation
+    "pandera.backends.pandas.builtin_checks",
+    "pandera.strategies",
     "scipy.stats",
     "sklearn.model_selection",
     "sklearn.compose",
@@ -57,11 +58,19 @@ PRELOADED = (  # in the order the stages first need them
     "sklearn.linear_model",
     "sklearn.metrics",
     "sklearn.inspection",
+    "sklearn.calibration",
     "dvclive",
+    "dvc.repo",  # DVCLive opens the DVC repository
+    "dvc.scm",
+    "dvc.repo.experiments",
+    "dvc.repo.plots",
+    "dvc.cachemgr",
+    "dvc.data_cloud",
     "pyarrow.dataset",
 )
 _HEADER = struct.Struct(">I")
 _CHECK_PARENT_SECONDS = 1.0
+_RECEIVE_SECONDS = 10.0
 
 
 class _StopServing(Exception):  # noqa: N818 (not an error: the way out of accept)
@@ -173,7 +182,8 @@ def _run_child(connection: socket.socket, fds: list[int], request: dict, importe
     os.environ.update(imported_env)
     sys.path[:] = request["path"]
     sys.argv[:] = request["argv"]
-    sys.stdout.reconfigure(line_buffering=os.isatty(1))
+    if sys.stdout is not None:
+        sys.stdout.reconfigure(line_buffering=os.isatty(1))
     connection.sendall(f"pid {os.getpid()}\n".encode())
     finished = threading.Event()
 
@@ -243,12 +253,13 @@ class _Server:
         """Accept one stage and fork its child; BlockingIOError or TimeoutError when none is waiting."""
         self.reap()
         connection, _address = self.listener.accept()
-        connection.setblocking(True)
+        connection.settimeout(_RECEIVE_SECONDS)
         with connection:
             try:
                 request, fds = _receive(connection)
-            except (OSError, ValueError):
+            except (OSError, ValueError):  # a stage that went away or is stuck: it never started here
                 return
+            connection.settimeout(None)
             why = mismatch(request, self.started_env)
             if why is not None:
                 self.refused.append(f"{request.get('module')}: {why}")
@@ -301,7 +312,11 @@ def serve(path: str, parent: int, summary: Path | None = None) -> int:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server = _Server(listener)
     try:
-        listener.bind(f"{path}.binding")
+        try:
+            listener.bind(f"{path}.binding")
+        except OSError as error:  # e.g. a TMPDIR too long for a socket path: the stages run on their own
+            print(f"preload: cannot listen at {path} ({error.strerror or error}); no stage preloaded", file=sys.stderr)
+            return 0
         listener.listen(16)
         Path(f"{path}.binding").rename(path)  # the socket appears listening: none is refused before
         server.preload()
@@ -327,6 +342,9 @@ def serve(path: str, parent: int, summary: Path | None = None) -> int:
 
 def run_command(command: Sequence[str]) -> int:
     """Run `command` with a preload server beside it; its exit status."""
+    import subprocess
+    import tempfile
+
     if os.name != "posix":
         return subprocess.call(list(command))
     with tempfile.TemporaryDirectory(prefix="ratchet-preload-") as scratch:
@@ -374,7 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--summary", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(args.serve, os.getppid(), args.summary)
+        code = serve(args.serve, os.getppid(), args.summary)
+        sys.stderr.flush()
+        os._exit(code)  # without tearing down the thousands of modules it imported: the command waits for this
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run: python -m pipeline.preload -- dvc repro")

@@ -174,3 +174,24 @@ def test_when_the_preload_command_is_killed_its_server_and_runs_stop(sleeper):
     os.kill(sleeper.command.pid, signal.SIGKILL)
     for pid in (sleeper.server, sleeper.run, sleeper.stage):  # the stage process: "ended without an exit status"
         _wait_gone(pid)
+
+
+def test_sigterm_to_the_preload_command_stops_the_command_its_stages_and_the_server(sleeper):
+    os.kill(sleeper.command.pid, signal.SIGTERM)
+    _out, err = sleeper.command.communicate(timeout=60)
+    assert sleeper.command.returncode == 128 + signal.SIGTERM, err
+    for pid in (sleeper.stage, sleeper.run, sleeper.server):
+        _wait_gone(pid)
+
+
+def test_where_no_socket_can_listen_every_stage_runs_in_its_own_process(project_copy, tmp_path):
+    too_long = tmp_path / ("d" * 120)  # a Unix socket's path has room for about 108 bytes
+    too_long.mkdir()
+    own = project_copy.python("-m", "pipeline.params", "--help")
+    preloaded = project_copy.run(
+        "python", "-m", "pipeline.preload", "--", "python", "-m", "pipeline.params", "--help",
+        env={"TMPDIR": str(too_long)},
+    )  # fmt: skip
+    assert preloaded.stdout == own.stdout
+    assert "preload: cannot listen at" in preloaded.stderr
+    assert "Traceback" not in preloaded.stderr
