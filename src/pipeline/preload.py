@@ -357,24 +357,26 @@ def run_command(command: Sequence[str]) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to the command and its stages, not to the server
         )
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             try:
                 process = subprocess.Popen(list(command), env=env)
             except OSError as error:
                 raise PipelineError(f"cannot run {command[0]!r}: {error.strerror}") from None
-            previous = signal.signal(signal.SIGTERM, lambda signum, _frame: process.send_signal(signum))
-            try:
-                with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the command got it too; wait for it
-                    process.wait()
-                code = process.wait()
-                code = 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
-            finally:
-                signal.signal(signal.SIGTERM, previous)
+            # Ctrl-C reaches the command from the terminal, and the command decides what stops: this waits
+            # for it, as DVC waits for its stages (set after the start: an ignored signal stays ignored
+            # in a child). SIGTERM is passed on.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, lambda signum, _frame: process.send_signal(signum))
+            code = process.wait()
+            code = 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
         finally:
             server.terminate()
             server.wait()
-        if summary.exists():
-            print(_summary(json.loads(summary.read_text(encoding="utf-8"))), file=sys.stderr)
+            if summary.exists():
+                print(_summary(json.loads(summary.read_text(encoding="utf-8"))), file=sys.stderr)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
     return code
 
 

@@ -3,6 +3,7 @@ the heavy imports done, byte-identical results, the same failures, signals passe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.integration
 WAIT_FOR_SERVER = 'for i in $(seq 600); do [ -S "$RATCHET_PRELOAD_SOCKET" ] && break; sleep 0.05; done; '
 SERVED = re.compile(r"preload: (\d+) stage run\(s\) forked from the preloaded server")
 SLEEPER = """
+import contextlib
 import os
 import time
 
@@ -195,3 +197,38 @@ def test_where_no_socket_can_listen_every_stage_runs_in_its_own_process(project_
     assert preloaded.stdout == own.stdout
     assert "preload: cannot listen at" in preloaded.stderr
     assert "Traceback" not in preloaded.stderr
+
+
+SLOW_TO_STOP = SLEEPER.replace(
+    "    time.sleep(300)\n",
+    "    try:\n        time.sleep(300)\n"
+    "    except KeyboardInterrupt:\n        time.sleep(2)  # cleaning up\n        raise\n",
+)
+
+
+def test_ctrl_c_twice_stops_the_stage_and_the_command_waits_for_it(project_copy):
+    """Ctrl-C goes to the terminal's foreground process group (here the command's own session), twice
+    while the stage is still stopping: the stage stops, the preload command waits for it and says nothing."""
+    (project_copy.path / "sleeper.py").write_text(SLOW_TO_STOP, encoding="utf-8")
+    command = subprocess.Popen(
+        ["python", "-m", "pipeline.preload", "--", "sh", "-c", WAIT_FOR_SERVER + "exec python -m sleeper"],
+        cwd=project_copy.path,
+        env=project_copy.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        run = int(command.stdout.readline())
+        for _ in range(2):
+            os.killpg(command.pid, signal.SIGINT)
+            time.sleep(0.5)
+        _out, err = command.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(command.pid, signal.SIGKILL)
+    assert command.returncode == 128 + signal.SIGINT, err
+    assert "KeyboardInterrupt" in err  # the stage's own, as `python -m sleeper` alone prints it
+    assert "in run_command" not in err  # ... and none from the preload command
+    _wait_gone(run)
