@@ -3,7 +3,6 @@ the heavy imports done, byte-identical results, the same failures, signals passe
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -19,7 +18,6 @@ pytestmark = pytest.mark.integration
 WAIT_FOR_SERVER = 'for i in $(seq 600); do [ -S "$RATCHET_PRELOAD_SOCKET" ] && break; sleep 0.05; done; '
 SERVED = re.compile(r"preload: (\d+) stage run\(s\) forked from the preloaded server")
 SLEEPER = """
-import contextlib
 import os
 import time
 
@@ -126,8 +124,8 @@ def test_a_command_that_cannot_run_is_a_one_line_error(project_copy):
 class _Sleeper:
     """`python -m sleeper` under the preload command: the stage process, its run in the server, the server."""
 
-    def __init__(self, copy) -> None:
-        (copy.path / "sleeper.py").write_text(SLEEPER, encoding="utf-8")
+    def __init__(self, copy, source: str = SLEEPER, own_session: bool = False) -> None:
+        (copy.path / "sleeper.py").write_text(source, encoding="utf-8")
         self.command = subprocess.Popen(
             ["python", "-m", "pipeline.preload", "--", "sh", "-c", WAIT_FOR_SERVER + "exec python -m sleeper"],
             cwd=copy.path,
@@ -135,6 +133,7 @@ class _Sleeper:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=own_session,
         )
         self.run = int(self.command.stdout.readline())
         children = _children(self.command.pid)
@@ -145,7 +144,8 @@ class _Sleeper:
         for pid in (self.command.pid, self.stage, self.run, self.server):
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
-        self.command.communicate(timeout=60)
+        if self.command.returncode is None:
+            self.command.communicate(timeout=60)
 
 
 @pytest.fixture
@@ -209,26 +209,16 @@ SLOW_TO_STOP = SLEEPER.replace(
 def test_ctrl_c_twice_stops_the_stage_and_the_command_waits_for_it(project_copy):
     """Ctrl-C goes to the terminal's foreground process group (here the command's own session), twice
     while the stage is still stopping: the stage stops, the preload command waits for it and says nothing."""
-    (project_copy.path / "sleeper.py").write_text(SLOW_TO_STOP, encoding="utf-8")
-    command = subprocess.Popen(
-        ["python", "-m", "pipeline.preload", "--", "sh", "-c", WAIT_FOR_SERVER + "exec python -m sleeper"],
-        cwd=project_copy.path,
-        env=project_copy.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    sleeper = _Sleeper(project_copy, SLOW_TO_STOP, own_session=True)
     try:
-        run = int(command.stdout.readline())
         for _ in range(2):
-            os.killpg(command.pid, signal.SIGINT)
+            os.killpg(sleeper.command.pid, signal.SIGINT)
             time.sleep(0.5)
-        _out, err = command.communicate(timeout=60)
+        _out, err = sleeper.command.communicate(timeout=60)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(command.pid, signal.SIGKILL)
-    assert command.returncode == 128 + signal.SIGINT, err
+        sleeper.stop()
+    assert sleeper.command.returncode == 128 + signal.SIGINT, err
     assert "KeyboardInterrupt" in err  # the stage's own, as `python -m sleeper` alone prints it
     assert "in run_command" not in err  # ... and none from the preload command
-    _wait_gone(run)
+    for pid in (sleeper.run, sleeper.server):
+        _wait_gone(pid)
