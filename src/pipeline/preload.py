@@ -331,7 +331,11 @@ def serve(path: str, parent: int, summary: Path | None = None) -> int:
         with contextlib.suppress(FileNotFoundError):
             Path(path).unlink()
         server.stop_children()
-        if summary is not None:
+        if os.getppid() != parent:  # the command died without cleaning up: its scratch directory goes too
+            import shutil
+
+            shutil.rmtree(Path(path).parent, ignore_errors=True)
+        elif summary is not None:
             summary.write_text(json.dumps({"served": server.served, "refused": server.refused}), encoding="utf-8")
     return 0
 

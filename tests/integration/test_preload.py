@@ -173,9 +173,13 @@ def test_a_killed_stage_process_takes_its_run_along(sleeper):
 
 
 def test_when_the_preload_command_is_killed_its_server_and_runs_stop(sleeper):
+    serving = Path(f"/proc/{sleeper.server}/cmdline").read_text().split("\0")
+    scratch = Path(serving[serving.index("--serve") + 1]).parent
+    assert scratch.is_dir()
     os.kill(sleeper.command.pid, signal.SIGKILL)
     for pid in (sleeper.server, sleeper.run, sleeper.stage):  # the stage process: "ended without an exit status"
         _wait_gone(pid)
+    assert not scratch.exists()  # the command's temporary directory, which it could not remove
 
 
 def test_sigterm_to_the_preload_command_stops_the_command_its_stages_and_the_server(sleeper):
