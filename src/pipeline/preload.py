@@ -15,8 +15,9 @@ multiprocessing forkserver, Rails' Spring and nailgun.
 The server imports no project code: each child imports the current source. A
 stage that does not match the server (another interpreter or flags, an
 environment that differs beyond what DVC and the shell set) or that starts before
-the server is ready runs in its own process as always; the outputs are the same
-either way. The server stops with the command, and on its own if this command
+the server listens runs in its own process as always; one that arrives while the
+server is still importing is forked with what it has so far and imports the rest
+itself. The outputs are the same either way. The server stops with the command, and on its own if this command
 dies. POSIX only; elsewhere the command just runs.
 """
 
@@ -33,6 +34,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline import ENVIRONMENT_AT_START
 from pipeline.errors import PipelineError, run_main
 
 SOCKET_ENV = "RATCHET_PRELOAD_SOCKET"
@@ -71,10 +73,12 @@ PRELOADED = (  # in the order the stages first need them
 _HEADER = struct.Struct(">I")
 _CHECK_PARENT_SECONDS = 1.0
 _RECEIVE_SECONDS = 10.0
+_STOP_SECONDS = 30.0
 
 
-class _StopServing(Exception):  # noqa: N818 (not an error: the way out of accept)
-    """The server was told to stop (SIGTERM)."""
+class _StopServing(BaseException):
+    """The server was told to stop (SIGTERM). A BaseException, as SystemExit is: SIGTERM may come during
+    an import, and libraries guard optional imports with `except Exception`, which must not swallow it."""
 
 
 # ---------------------------------------------------------------------------
@@ -93,6 +97,7 @@ def run_preloaded() -> int | None:
         "cwd": str(Path.cwd()),
         "path": sys.path,
         "env": dict(os.environ),
+        "started_env": ENVIRONMENT_AT_START,
         "executable": sys.executable,
         "version": sys.version,
         "flags": list(sys.flags),
@@ -136,14 +141,16 @@ def run_preloaded() -> int | None:
 
 
 def mismatch(request: dict, env: dict[str, str]) -> str | None:
-    """Why a stage cannot run in a server started in `env` (another interpreter, flags or environment), or None."""
+    """Why a stage cannot run in a server started in `env` (another interpreter, flags or environment), or None.
+
+    Environments are compared as each process started, before its imports set variables in it.
+    """
     if request["executable"] != sys.executable or request["version"] != sys.version:
         return f"another interpreter ({request['executable']})"
     if request["flags"] != list(sys.flags):
         return "other interpreter flags"
-    theirs = {key: value for key, value in request["env"].items() if key not in VOLATILE_ENV}
-    ours = {key: value for key, value in env.items() if key not in VOLATILE_ENV}
-    differ = sorted(key for key in theirs.keys() | ours.keys() if theirs.get(key) != ours.get(key))
+    theirs = request["started_env"]
+    differ = sorted(key for key in (theirs.keys() | env.keys()) - VOLATILE_ENV if theirs.get(key) != env.get(key))
     if differ:
         return f"its environment differs in {', '.join(differ[:5])}{' ...' if len(differ) > 5 else ''}"
     return None
@@ -224,7 +231,7 @@ class _Server:
 
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
-        self.started_env = dict(os.environ)
+        self.started_env = ENVIRONMENT_AT_START
         self.children: set[int] = set()
         self.served: list[str] = []
         self.refused: list[str] = []
@@ -330,6 +337,7 @@ def serve(path: str, parent: int, summary: Path | None = None) -> int:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
             Path(path).unlink()
+        server.reap()  # the stages that ended (their resource use counts towards this process's)
         server.stop_children()
         if os.getppid() != parent:  # the command died without cleaning up: its scratch directory goes too
             import shutil
@@ -376,7 +384,11 @@ def run_command(command: Sequence[str]) -> int:
             code = 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
         finally:
             server.terminate()
-            server.wait()
+            try:
+                server.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:  # a server that does not stop is killed: the command has ended
+                server.kill()
+                server.wait()
             if summary.exists():
                 print(_summary(json.loads(summary.read_text(encoding="utf-8"))), file=sys.stderr)
             for signum, handler in handlers.items():

@@ -3,6 +3,7 @@ the heavy imports done, byte-identical results, the same failures, signals passe
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -83,6 +84,41 @@ def test_a_preloaded_repro_forks_every_stage_and_changes_no_byte(workspace):
     assert "in their own process" not in result.stderr
     assert workspace.porcelain() == "", workspace.git("diff").stdout
     assert workspace.lock_md5s() == before
+
+
+ENV_DUMP = """
+import json
+import os
+import sys
+
+import sklearn  # sets variables in os.environ as it loads, in a stage's own process too
+
+from pipeline.errors import run_main
+
+
+def main(argv):
+    print(json.dumps({"env": dict(os.environ), "argv": sys.argv, "cwd": os.getcwd(), "path": sys.path}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))
+"""
+
+
+def test_a_preloaded_stage_sees_what_it_would_see_in_its_own_process(project_copy):
+    # A stage of the copy's own: it imports scikit-learn at the top, before handing over.
+    (project_copy.path / "src/pipeline/envdump.py").write_text(ENV_DUMP, encoding="utf-8")
+    own = json.loads(project_copy.python("-m", "pipeline.envdump").stdout)
+    script = WAIT_FOR_SERVER + "python -m pipeline.envdump"
+    preloaded = project_copy.python("-m", "pipeline.preload", "--", "sh", "-c", script)
+    assert _served(preloaded.stderr) == 1
+    seen = json.loads(preloaded.stdout)
+    shell = {"PWD", "OLDPWD", "SHLVL", "_"}  # what the shell in between sets
+    assert {k: v for k, v in seen["env"].items() if k not in shell} == {
+        k: v for k, v in own["env"].items() if k not in shell
+    }
+    assert (seen["argv"], seen["cwd"], seen["path"]) == (own["argv"], own["cwd"], own["path"])
 
 
 def test_a_failing_stage_fails_the_same_way_preloaded(project_copy):
@@ -226,3 +262,11 @@ def test_ctrl_c_twice_stops_the_stage_and_the_command_waits_for_it(project_copy)
     assert "in run_command" not in err  # ... and none from the preload command
     for pid in (sleeper.run, sleeper.server):
         _wait_gone(pid)
+
+
+@pytest.mark.parametrize("seconds", [0, 0.5, 1, 1.5, 2.5, 3.5])
+def test_a_command_that_ends_while_the_server_imports_stops_it_cleanly(project_copy, seconds):
+    """SIGTERM can reach the server in the middle of an import, which a library may wrap in `except Exception`."""
+    script = WAIT_FOR_SERVER + f"sleep {seconds}"  # it listens first, then imports for seconds
+    done = project_copy.python("-m", "pipeline.preload", "--", "sh", "-c", script)
+    assert _served(done.stderr) == 0  # the summary: the server stopped on SIGTERM, not killed after waiting
