@@ -33,6 +33,7 @@ import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline import ENVIRONMENT_AT_START
 from pipeline.errors import PipelineError, run_main
@@ -74,11 +75,6 @@ _HEADER = struct.Struct(">I")
 _CHECK_PARENT_SECONDS = 1.0
 _RECEIVE_SECONDS = 10.0
 _STOP_SECONDS = 30.0
-
-
-class _StopServing(BaseException):
-    """The server was told to stop (SIGTERM). A BaseException, as SystemExit is: SIGTERM may come during
-    an import, and libraries guard optional imports with `except Exception`, which must not swallow it."""
 
 
 # ---------------------------------------------------------------------------
@@ -229,8 +225,11 @@ def _run_child(connection: socket.socket, fds: list[int], request: dict, importe
 class _Server:
     """Forks a child per stage that connects; imports what the stages share in between, first thing."""
 
-    def __init__(self, listener: socket.socket) -> None:
+    def __init__(self, listener: socket.socket, path: str, parent: int, summary: Path | None) -> None:
         self.listener = listener
+        self.path = path
+        self.parent = parent
+        self.summary = summary
         self.started_env = ENVIRONMENT_AT_START
         self.children: set[int] = set()
         self.served: list[str] = []
@@ -270,6 +269,7 @@ class _Server:
             why = mismatch(request, self.started_env)
             if why is not None:
                 self.refused.append(f"{request.get('module')}: {why}")
+                self.record()
                 with contextlib.suppress(OSError):
                     connection.sendall(f"refused {why}\n".encode())
                 for fd in fds:
@@ -290,6 +290,14 @@ class _Server:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
             for fd in fds:
                 os.close(fd)
+            self.record()
+
+    def record(self) -> None:
+        """Write the summary as it grows: the command reads it even if it had to kill this server."""
+        if self.summary is not None:
+            partial = self.summary.with_suffix(".partial")
+            partial.write_text(json.dumps({"served": self.served, "refused": self.refused}), encoding="utf-8")
+            partial.replace(self.summary)
 
     def reap(self) -> None:
         for pid in list(self.children):
@@ -297,10 +305,22 @@ class _Server:
                 if os.waitpid(pid, os.WNOHANG)[0]:
                     self.children.discard(pid)
 
-    def stop_children(self) -> None:
-        for pid in self.children:  # stopped with the command (killed, if the server stops for its death)
+    def finish(self) -> NoReturn:
+        """Stop: no socket left, the stages' runs stopped (they end with their stage processes anyway), exit."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self.listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            Path(self.path).unlink()
+        self.reap()  # the stages that ended (their resource use counts towards this process's)
+        for pid in self.children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        if os.getppid() != self.parent:  # the command died without cleaning up: its scratch directory goes too
+            import shutil
+
+            shutil.rmtree(Path(self.path).parent, ignore_errors=True)
+        sys.stderr.flush()
+        os._exit(0)  # without tearing down the thousands of modules it imported: the command waits for this
 
 
 def _forget_project_code() -> None:
@@ -308,44 +328,32 @@ def _forget_project_code() -> None:
         del sys.modules[name]  # children import the project's code as it is now
 
 
-def serve(path: str, parent: int, summary: Path | None = None) -> int:
-    """Serve stages at `path` until SIGTERM or until `parent` is gone."""
+def serve(path: str, parent: int, summary: Path | None = None) -> NoReturn:
+    """Serve stages at `path` until SIGTERM or until `parent` is gone; exit."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server = _Server(listener, path, parent, summary)
 
     def stop(_signum: int, _frame: object) -> None:
-        raise _StopServing
+        # SIGTERM mostly comes while the server imports. An exception raised here could be swallowed there
+        # (ruamel.yaml guards an optional import with a bare `except:`): the handler stops the server itself.
+        server.finish()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stages; the command stops the server
     signal.signal(signal.SIGTERM, stop)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server = _Server(listener)
     try:
-        try:
-            listener.bind(f"{path}.binding")
-        except OSError as error:  # e.g. a TMPDIR too long for a socket path: the stages run on their own
-            print(f"preload: cannot listen at {path} ({error.strerror or error}); no stage preloaded", file=sys.stderr)
-            return 0
-        listener.listen(16)
-        Path(f"{path}.binding").rename(path)  # the socket appears listening: none is refused before
-        server.preload()
-        listener.settimeout(_CHECK_PARENT_SECONDS)
-        while os.getppid() == parent:
-            with contextlib.suppress(TimeoutError):
-                server.serve_one()
-    except _StopServing:
-        pass
-    finally:
-        listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            Path(path).unlink()
-        server.reap()  # the stages that ended (their resource use counts towards this process's)
-        server.stop_children()
-        if os.getppid() != parent:  # the command died without cleaning up: its scratch directory goes too
-            import shutil
-
-            shutil.rmtree(Path(path).parent, ignore_errors=True)
-        elif summary is not None:
-            summary.write_text(json.dumps({"served": server.served, "refused": server.refused}), encoding="utf-8")
-    return 0
+        listener.bind(f"{path}.binding")
+    except OSError as error:  # e.g. a TMPDIR too long for a socket path: the stages run on their own
+        print(f"preload: cannot listen at {path} ({error.strerror or error}); no stage preloaded", file=sys.stderr)
+        server.finish()
+    listener.listen(16)
+    Path(f"{path}.binding").rename(path)  # the socket appears listening: none is refused before
+    server.record()
+    server.preload()
+    listener.settimeout(_CHECK_PARENT_SECONDS)
+    while os.getppid() == parent:
+        with contextlib.suppress(TimeoutError):
+            server.serve_one()
+    server.finish()
 
 
 # ---------------------------------------------------------------------------
@@ -390,16 +398,18 @@ def run_command(command: Sequence[str]) -> int:
                 server.kill()
                 server.wait()
             if summary.exists():
-                print(_summary(json.loads(summary.read_text(encoding="utf-8"))), file=sys.stderr)
+                print(_summary(json.loads(summary.read_text(encoding="utf-8")), server.returncode), file=sys.stderr)
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
     return code
 
 
-def _summary(runs: dict[str, list[str]]) -> str:
+def _summary(runs: dict[str, list[str]], returncode: int | None = 0) -> str:
     line = f"preload: {len(runs['served'])} stage run(s) forked from the preloaded server"
     if runs["refused"]:
         line += f"; in their own process: {'; '.join(runs['refused'])}"
+    if returncode:
+        line += f" (the server ended with status {returncode}, not on its own: it was killed or crashed)"
     return line
 
 
@@ -410,9 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--summary", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        code = serve(args.serve, os.getppid(), args.summary)
-        sys.stderr.flush()
-        os._exit(code)  # without tearing down the thousands of modules it imported: the command waits for this
+        serve(args.serve, os.getppid(), args.summary)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run: python -m pipeline.preload -- dvc repro")

@@ -270,3 +270,53 @@ def test_a_command_that_ends_while_the_server_imports_stops_it_cleanly(project_c
     script = WAIT_FOR_SERVER + f"sleep {seconds}"  # it listens first, then imports for seconds
     done = project_copy.python("-m", "pipeline.preload", "--", "sh", "-c", script)
     assert _served(done.stderr) == 0  # the summary: the server stopped on SIGTERM, not killed after waiting
+
+
+SWALLOWER = """
+import time
+
+try:  # as ruamel.yaml imports its optional C parser: a bare `except:` around an import
+    time.sleep(120)
+except:  # noqa: E722
+    pass
+time.sleep(120)
+"""
+
+
+def test_sigterm_stops_the_server_even_inside_an_import_that_swallows_every_exception(project_copy, tmp_path):
+    """The stop is not an exception raised into whatever the server is doing: a bare `except:` cannot keep it."""
+    (project_copy.path / "swallower.py").write_text(SWALLOWER, encoding="utf-8")
+    path, summary = tmp_path / "socket", tmp_path / "summary.json"
+    serve = "import sys; from pipeline import preload; preload.PRELOADED = ('swallower',); preload.main(sys.argv[1:])"
+    server = subprocess.Popen(
+        ["python", "-c", serve, "--serve", str(path), "--summary", str(summary)], cwd=project_copy.path,
+        env=project_copy.env(), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not path.is_socket() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.is_socket()
+        time.sleep(1)  # in the import
+        server.terminate()
+        _out, err = server.communicate(timeout=20)
+    finally:
+        server.kill()
+    assert server.returncode == 0, err
+    assert not path.exists()
+    assert json.loads(summary.read_text()) == {"served": [], "refused": []}
+
+
+def test_a_server_that_is_killed_still_leaves_its_count_and_the_command_says_it_was_killed(sleeper):
+    serving = Path(f"/proc/{sleeper.server}/cmdline").read_text().split("\0")
+    summary = Path(serving[serving.index("--summary") + 1])
+    deadline = time.monotonic() + 30
+    while not (summary.exists() and json.loads(summary.read_text())["served"]) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server records a run right after forking it
+    os.kill(sleeper.server, signal.SIGKILL)
+    os.kill(sleeper.stage, signal.SIGTERM)  # passed on to its run, which outlived the server
+    _out, err = sleeper.command.communicate(timeout=60)
+    assert sleeper.command.returncode == 128 + signal.SIGTERM, err
+    assert _served(err) == 1
+    assert "the server ended with status -9, not on its own" in err
+    _wait_gone(sleeper.run)
