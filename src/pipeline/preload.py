@@ -17,8 +17,8 @@ stage that does not match the server (another interpreter or flags, an
 environment that differs beyond what DVC and the shell set) or that starts before
 the server listens runs in its own process as always; one that arrives while the
 server is still importing is forked with what it has so far and imports the rest
-itself. The outputs are the same either way. The server stops with the command, and on its own if this command
-dies. POSIX only; elsewhere the command just runs.
+itself. The outputs are the same either way. The server stops with the command,
+and on its own if this command dies. POSIX only; elsewhere the command just runs.
 """
 
 from __future__ import annotations
@@ -404,12 +404,13 @@ def run_command(command: Sequence[str]) -> int:
     return code
 
 
-def _summary(runs: dict[str, list[str]], returncode: int | None = 0) -> str:
+def _summary(runs: dict[str, list[str]], returncode: int | None) -> str:
     line = f"preload: {len(runs['served'])} stage run(s) forked from the preloaded server"
     if runs["refused"]:
         line += f"; in their own process: {'; '.join(runs['refused'])}"
-    if returncode:
-        line += f" (the server ended with status {returncode}, not on its own: it was killed or crashed)"
+    if returncode:  # the server exits 0 when told to stop
+        how = f"killed by signal {-returncode}" if returncode < 0 else f"ended with status {returncode}"
+        line += f" (the server was {how}, not stopped)"
     return line
 
 
